@@ -1,0 +1,174 @@
+package gpu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"github.com/cogentcore/webgpu/wgpu"
+)
+
+// Buffer is a GPU storage buffer. Its size is a multiple of 4 bytes.
+type Buffer struct {
+	Label string
+	Size  uint64
+
+	d     *Device
+	buf   *wgpu.Buffer
+	usage wgpu.BufferUsage
+	freed bool
+}
+
+// NewBuffer makes a zeroed storage buffer of size bytes (rounded up to a
+// multiple of 4). A buffer larger than the device grants is refused here,
+// with the limit named, rather than by a validation error later.
+func (d *Device) NewBuffer(label string, size uint64) (*Buffer, error) {
+	return d.newBuffer(label, size, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
+}
+
+func (d *Device) newBuffer(label string, size uint64, usage wgpu.BufferUsage) (*Buffer, error) {
+	size = align(max(size, 4), 4)
+	if size > d.Limits.MaxBufferSize {
+		return nil, fmt.Errorf("gpu: buffer %q: %d bytes is over the device's maxBufferSize of %d bytes (%s)",
+			label, size, d.Limits.MaxBufferSize, d.Info.Name)
+	}
+	var buf *wgpu.Buffer
+	err := d.scoped(func() (err error) {
+		buf, err = d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: label, Size: size, Usage: usage})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: buffer %q (%d bytes): %w", label, size, err)
+	}
+	return &Buffer{Label: label, Size: size, d: d, buf: buf, usage: usage}, nil
+}
+
+// Free destroys the buffer now rather than waiting for the collector.
+func (b *Buffer) Free() {
+	if b == nil || b.freed {
+		return
+	}
+	b.freed = true
+	b.buf.Destroy()
+	b.buf.Release()
+}
+
+// Upload writes data at byte offset. The write is queued: it happens before
+// any later submit. Lengths are padded to a multiple of 4 (WebGPU's rule),
+// so 34-byte Q8_0 or 18-byte Q4_0 streams can be written as they are.
+func (b *Buffer) Upload(offset uint64, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	if offset%4 != 0 {
+		return fmt.Errorf("gpu: upload to %q at offset %d: offset must be a multiple of 4", b.Label, offset)
+	}
+	if rem := len(data) % 4; rem != 0 {
+		data = append(data[:len(data):len(data)], make([]byte, 4-rem)...)
+	}
+	if offset+uint64(len(data)) > b.Size {
+		return fmt.Errorf("gpu: upload of %d bytes at offset %d overruns buffer %q of %d bytes",
+			len(data), offset, b.Label, b.Size)
+	}
+	if err := b.usable(); err != nil {
+		return err
+	}
+	b.d.count(func(s *Stats) { s.Uploads++ })
+	return b.d.scoped(func() error { return b.d.queue.WriteBuffer(b.buf, offset, data) })
+}
+
+// UploadF32 writes float32 values at element offset off.
+func (b *Buffer) UploadF32(off int, v []float32) error {
+	return b.Upload(uint64(off)*4, F32Bytes(v))
+}
+
+// UploadU32 writes uint32 values at element offset off.
+func (b *Buffer) UploadU32(off int, v []uint32) error {
+	out := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(out[4*i:], x)
+	}
+	return b.Upload(uint64(off)*4, out)
+}
+
+// Read copies size bytes at offset back to the host. It submits one copy
+// into a staging buffer and waits for it without blocking the device (see
+// wait). In a browser it must run on a goroutine, never in a js.FuncOf.
+func (b *Buffer) Read(offset, size uint64) ([]byte, error) {
+	if err := b.usable(); err != nil {
+		return nil, err
+	}
+	if offset%4 != 0 || size%4 != 0 || offset+size > b.Size {
+		return nil, fmt.Errorf("gpu: read of %d bytes at %d from %q (%d bytes): out of range or not 4-aligned",
+			size, offset, b.Label, b.Size)
+	}
+	d := b.d
+	staging, err := d.newBuffer(b.Label+".staging", size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst)
+	if err != nil {
+		return nil, err
+	}
+	defer staging.Free()
+	r := d.NewRecorder("read " + b.Label)
+	r.Copy(b, offset, staging, 0, size)
+	if err := r.Submit(); err != nil {
+		return nil, err
+	}
+	var status atomic.Int32
+	status.Store(-1)
+	err = d.scoped(func() error {
+		return staging.buf.MapAsync(wgpu.MapModeRead, 0, size, func(s wgpu.BufferMapAsyncStatus) {
+			status.Store(int32(s))
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: read %q: %w", b.Label, err)
+	}
+	if err := d.wait(func() bool { return status.Load() >= 0 }); err != nil {
+		return nil, fmt.Errorf("gpu: read %q: %w", b.Label, err)
+	}
+	if s := wgpu.BufferMapAsyncStatus(status.Load()); s != wgpu.BufferMapAsyncStatusSuccess {
+		return nil, fmt.Errorf("gpu: read %q: map failed (%s)", b.Label, s)
+	}
+	out := make([]byte, size)
+	copy(out, staging.buf.GetMappedRange(0, uint(size)))
+	staging.buf.Unmap()
+	d.count(func(s *Stats) { s.Reads++ })
+	return out, nil
+}
+
+// ReadF32 reads n float32 values from the start of the buffer.
+func (b *Buffer) ReadF32(n int) ([]float32, error) {
+	raw, err := b.Read(0, uint64(n)*4)
+	if err != nil {
+		return nil, err
+	}
+	return BytesF32(raw), nil
+}
+
+func (b *Buffer) usable() error {
+	if b.freed {
+		return fmt.Errorf("gpu: buffer %q used after Free", b.Label)
+	}
+	return b.d.Lost()
+}
+
+// F32Bytes encodes float32 values little-endian.
+func F32Bytes(v []float32) []byte {
+	out := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(x))
+	}
+	return out
+}
+
+// BytesF32 decodes little-endian float32 values.
+func BytesF32(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+func align(n, a uint64) uint64 { return (n + a - 1) / a * a }
