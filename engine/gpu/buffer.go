@@ -17,7 +17,25 @@ type Buffer struct {
 	d     *Device
 	buf   *wgpu.Buffer
 	usage wgpu.BufferUsage
+	off   uint64  // byte offset of a view inside its parent's buffer
+	whole *Buffer // the buffer a view was made from; nil for a whole buffer
 	freed bool
+}
+
+// View returns the byte range [offset, offset+size) of b as a Buffer that can
+// be bound, uploaded to and read like any other. WebGPU requires binding
+// offsets to be multiples of minStorageBufferOffsetAlignment (usually 256).
+func (b *Buffer) View(label string, offset, size uint64) (*Buffer, error) {
+	a := uint64(b.d.Limits.MinStorageBufferOffsetAlignment)
+	if offset%a != 0 || size%4 != 0 || offset+size > b.Size {
+		return nil, fmt.Errorf("gpu: view %q of %q: [%d, %d) is outside %d bytes or not %d-aligned",
+			label, b.Label, offset, offset+size, b.Size, a)
+	}
+	root := b
+	if b.whole != nil {
+		root = b.whole
+	}
+	return &Buffer{Label: label, Size: size, d: b.d, buf: b.buf, usage: b.usage, off: b.off + offset, whole: root}, nil
 }
 
 // NewBuffer makes a zeroed storage buffer of size bytes (rounded up to a
@@ -46,7 +64,7 @@ func (d *Device) newBuffer(label string, size uint64, usage wgpu.BufferUsage) (*
 
 // Free destroys the buffer now rather than waiting for the collector.
 func (b *Buffer) Free() {
-	if b == nil || b.freed {
+	if b == nil || b.freed || b.whole != nil {
 		return
 	}
 	b.freed = true
@@ -75,7 +93,7 @@ func (b *Buffer) Upload(offset uint64, data []byte) error {
 		return err
 	}
 	b.d.count(func(s *Stats) { s.Uploads++ })
-	return b.d.scoped(func() error { return b.d.queue.WriteBuffer(b.buf, offset, data) })
+	return b.d.scoped(func() error { return b.d.queue.WriteBuffer(b.buf, b.off+offset, data) })
 }
 
 // UploadF32 writes float32 values at element offset off.
@@ -110,7 +128,7 @@ func (b *Buffer) Read(offset, size uint64) ([]byte, error) {
 	}
 	defer staging.Free()
 	r := d.NewRecorder("read " + b.Label)
-	r.Copy(b, offset, staging, 0, size)
+	r.Copy(b, offset, staging, 0, size) // Copy adds the view offsets
 	if err := r.Submit(); err != nil {
 		return nil, err
 	}
@@ -147,7 +165,7 @@ func (b *Buffer) ReadF32(n int) ([]float32, error) {
 }
 
 func (b *Buffer) usable() error {
-	if b.freed {
+	if b.freed || b.whole != nil && b.whole.freed {
 		return fmt.Errorf("gpu: buffer %q used after Free", b.Label)
 	}
 	return b.d.Lost()

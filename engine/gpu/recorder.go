@@ -34,7 +34,7 @@ func (k *Kernel) Call(grid Grid, params any, bufs ...*Buffer) (*Call, error) {
 	c := &Call{Kernel: k, Grid: grid}
 	entries := make([]wgpu.BindGroupEntry, len(k.Bindings))
 	for i, b := range bufs {
-		entries[i] = wgpu.BindGroupEntry{Binding: uint32(i), Buffer: b.buf, Size: b.Size}
+		entries[i] = wgpu.BindGroupEntry{Binding: uint32(i), Buffer: b.buf, Offset: b.off, Size: b.Size}
 	}
 	if params != nil {
 		raw, err := encodeParams(params)
@@ -190,7 +190,7 @@ func (r *Recorder) Submit() error {
 				if err := endPass(); err != nil {
 					return err
 				}
-				if err := enc.CopyBufferToBuffer(o.src.buf, o.srcOff, o.dst.buf, o.dstOff, o.size); err != nil {
+				if err := enc.CopyBufferToBuffer(o.src.buf, o.src.off+o.srcOff, o.dst.buf, o.dst.off+o.dstOff, o.size); err != nil {
 					return err
 				}
 				continue
