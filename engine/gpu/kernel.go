@@ -102,11 +102,7 @@ func (d *Device) compile(name string, src source, bindings []Access) (*Kernel, e
 	}
 	defer pl.Release()
 	err = d.scoped(func() (err error) {
-		k.pipeline, err = d.dev.CreateComputePipeline(&wgpu.ComputePipelineDescriptor{
-			Label:   name,
-			Layout:  pl,
-			Compute: wgpu.ProgrammableStageDescriptor{Module: module, EntryPoint: "main"},
-		})
+		k.pipeline, err = d.dev.CreateComputePipeline(pipelineDescriptor(name, pl, module))
 		return err
 	})
 	if err != nil {

@@ -136,3 +136,13 @@ func adapterName(info wgpu.AdapterInfo) string {
 	}
 	return "unnamed adapter"
 }
+
+func pipelineDescriptor(name string, pl *wgpu.PipelineLayout, m *wgpu.ShaderModule) *wgpu.ComputePipelineDescriptor {
+	return &wgpu.ComputePipelineDescriptor{
+		Label:   name,
+		Layout:  pl,
+		Compute: wgpu.ProgrammableStageDescriptor{Module: m, EntryPoint: "main"},
+	}
+}
+
+func endPass(p *wgpu.ComputePassEncoder) error { return p.End() }

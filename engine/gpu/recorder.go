@@ -180,7 +180,7 @@ func (r *Recorder) Submit() error {
 			if pass == nil {
 				return nil
 			}
-			err := pass.End()
+			err := endPass(pass)
 			pass.Release()
 			pass = nil
 			return err
@@ -196,7 +196,7 @@ func (r *Recorder) Submit() error {
 				continue
 			}
 			if pass == nil {
-				pass = enc.BeginComputePass(&wgpu.ComputePassDescriptor{Label: r.Label})
+				pass = enc.BeginComputePass(nil)
 			}
 			c := o.call
 			pass.SetPipeline(c.Kernel.pipeline)

@@ -23,6 +23,7 @@ type Case struct {
 // Cases lists every parity check, in a stable order.
 func Cases() []Case {
 	var all []Case
+	all = append(all, layerCases()...)
 	all = append(all, elementwiseCases()...)
 	all = append(all, softmaxCases()...)
 	all = append(all, sumCases()...)

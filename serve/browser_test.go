@@ -1,0 +1,216 @@
+//go:build !js
+
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"webpeft/serve"
+)
+
+// The browser tests build the real wasm, serve site/ with it, and drive
+// headless Chromium on its SwiftShader WebGPU adapter. One browser and one
+// build are shared by every test in this binary.
+
+const chromium = "/usr/bin/chromium"
+
+type browserEnv struct {
+	url    string
+	ctx    context.Context // a browser; tests open tabs in it
+	cancel func()
+	err    error
+}
+
+var (
+	envOnce sync.Once
+	env     browserEnv
+)
+
+// browser returns the shared browser and the site's URL. Without Chromium
+// the tests skip, except under CI=true or WEBPEFT_REQUIRE_BROWSER=1 where
+// they fail.
+func browser(t *testing.T) (context.Context, string) {
+	t.Helper()
+	envOnce.Do(func() { env = startBrowser() })
+	if env.err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("WEBPEFT_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("browser tests are required here: %v", env.err)
+		}
+		t.Skipf("no browser: %v", env.err)
+	}
+	return env.ctx, env.url
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if env.cancel != nil {
+		env.cancel()
+	}
+	os.Exit(code)
+}
+
+func startBrowser() browserEnv {
+	if _, err := os.Stat(chromium); err != nil {
+		return browserEnv{err: fmt.Errorf("%s not found (apt-get install chromium)", chromium)}
+	}
+	dir, err := buildSite()
+	if err != nil {
+		return browserEnv{err: err}
+	}
+	srv := httptest.NewServer(serve.Handler(os.DirFS(dir)))
+	profile, err := os.MkdirTemp("", "webpeft-chromium-")
+	if err != nil {
+		return browserEnv{err: err}
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("enable-unsafe-webgpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
+		cancelCtx()
+		cancelAlloc()
+		return browserEnv{err: fmt.Errorf("starting %s: %w", chromium, err)}
+	}
+	return browserEnv{url: srv.URL, ctx: ctx, cancel: func() {
+		cancelCtx()
+		cancelAlloc()
+		srv.Close()
+		os.RemoveAll(profile)
+		os.RemoveAll(dir)
+	}}
+}
+
+// buildSite copies site/ into a temporary directory with the freshly built
+// main.wasm and Go's wasm_exec.js.
+func buildSite() (string, error) {
+	dir, err := os.MkdirTemp("", "webpeft-site-")
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir("../site")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "main.wasm" || e.Name() == "wasm_exec.js" {
+			continue
+		}
+		if err := copyFile(filepath.Join("../site", e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return "", err
+		}
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "main.wasm"), "webpeft/wasm")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the wasm: %v\n%s", err, out)
+	}
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js")
+	return dir, copyFile(src, filepath.Join(dir, "wasm_exec.js"))
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runState mirrors window.webpeftRun (site/runner.js).
+type runState struct {
+	Done    bool   `json:"done"`
+	Adapter string `json:"adapter"`
+	Device  string `json:"device"`
+	Passed  int    `json:"passed"`
+	Failed  int    `json:"failed"`
+	Error   string `json:"error"`
+	Rows    []struct {
+		Name   string  `json:"name"`
+		OK     bool    `json:"ok"`
+		Error  string  `json:"error"`
+		MS     float64 `json:"ms"`
+		GFLOPS float64 `json:"gflops"`
+	} `json:"rows"`
+}
+
+// runPage opens page in a new tab and waits, within budget, for its run to
+// finish.
+func runPage(t *testing.T, page string, budget time.Duration) runState {
+	t.Helper()
+	bctx, url := browser(t)
+	tab, cancel := chromedp.NewContext(bctx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(tab, budget)
+	defer cancelTimeout()
+	_, err := chromedp.Run(ctx, chromedp.Navigate(url+"/"+page))
+	if err == nil {
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`window.webpeftRun && window.webpeftRun.done`,
+			chromedp.WithPollingInterval(250*time.Millisecond)))
+	}
+	var raw string
+	if err == nil {
+		raw, err = chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.webpeftRun)`))
+	}
+	if err != nil {
+		t.Fatalf("%s did not finish within %v: %v", page, budget, err)
+	}
+	var st runState
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		t.Fatalf("reading the page's state: %v", err)
+	}
+	return st
+}
+
+// TestBrowserOpTests runs every ops parity case through the real wasm in
+// Chromium and asserts they all pass.
+func TestBrowserOpTests(t *testing.T) {
+	st := runPage(t, "index.html", 15*time.Minute)
+	if st.Error != "" {
+		t.Fatalf("the page reported: %s", st.Error)
+	}
+	for _, r := range st.Rows {
+		if !r.OK {
+			t.Errorf("%s failed in the browser: %s", r.Name, r.Error)
+		}
+	}
+	if st.Passed == 0 {
+		t.Fatal("no browser cases ran")
+	}
+	t.Logf("browser: %d passed, %d failed on %s", st.Passed, st.Failed, st.Device)
+}

@@ -1,0 +1,59 @@
+// runner.js drives worker.js from a page and renders its events into a
+// table. It also keeps window.webpeftRun up to date, which the headless
+// browser tests read.
+export function run(cmd, table, status) {
+  const state = { done: false, adapter: "", device: "", rows: [], passed: 0, failed: 0, error: "" };
+  window.webpeftRun = state;
+  const worker = new Worker("worker.js");
+  const say = (text, cls) => {
+    status.textContent = text;
+    status.className = cls || "";
+  };
+  say("Loading the engine…");
+  worker.onmessage = ({ data: ev }) => {
+    switch (ev.type) {
+      case "device":
+        state.adapter = ev.adapter;
+        state.device = ev.summary;
+        say(`Running on ${ev.summary}${ev.cpu ? " — a software adapter, expect it to be slow" : ""}`);
+        break;
+      case "case":
+        state.rows.push(ev);
+        ev.ok ? state.passed++ : state.failed++;
+        addRow(table, [ev.name, ev.ok ? "pass" : "FAIL", `${ev.ms} ms`, ev.error || ""], ev.ok ? "pass" : "fail");
+        break;
+      case "bench":
+        state.rows.push(ev);
+        addRow(table, [ev.name, ev.error ? "error" : ev.gflops.toFixed(3), ev.error || ""], ev.error ? "fail" : "");
+        break;
+      case "done":
+        state.done = true;
+        say(cmd === "tests"
+          ? `${state.passed} passed, ${state.failed} failed on ${ev.adapter}`
+          : `Done on ${ev.adapter}`, state.failed ? "fail" : "pass");
+        break;
+      case "error":
+        state.error = ev.message;
+        state.done = true;
+        say(ev.message, "fail");
+        break;
+    }
+  };
+  worker.onerror = (e) => {
+    state.error = `The engine failed to start: ${e.message || "unknown error"}`;
+    state.done = true;
+    say(state.error, "fail");
+  };
+  worker.postMessage({ cmd });
+}
+
+function addRow(table, cells, cls) {
+  const tr = document.createElement("tr");
+  if (cls) tr.className = cls;
+  for (const c of cells) {
+    const td = document.createElement("td");
+    td.textContent = c;
+    tr.appendChild(td);
+  }
+  table.appendChild(tr);
+}

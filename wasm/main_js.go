@@ -1,0 +1,150 @@
+//go:build js && wasm
+
+// Command wasm is webpeft's engine compiled to WebAssembly. It runs inside a
+// Web Worker (site/worker.js), never on the page's main thread, and exposes
+// globalThis.webpeft to that worker:
+//
+//	webpeft.runTests(onEvent) -> Promise   every ops.Cases() parity check
+//	webpeft.runBenches(onEvent) -> Promise every ops.Benches() measurement
+//
+// onEvent receives plain objects: {type:"device", ...}, {type:"case", name,
+// ok, error, ms}, {type:"bench", name, gflops}, {type:"done", ...}.
+// Every handler starts a goroutine and returns a Promise: GPU calls wait on
+// promises and must never block the event loop.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hack-pad/safejs"
+
+	"webpeft/engine/gpu"
+	"webpeft/engine/ops"
+)
+
+func main() {
+	api, err := safejs.Global().Get("Object")
+	if err == nil {
+		api, err = api.New()
+	}
+	if err != nil {
+		fmt.Println("webpeft: cannot create the JS API:", err)
+		return
+	}
+	for name, run := range map[string]func(emit func(map[string]any)) error{
+		"runTests":   runTests,
+		"runBenches": runBenches,
+	} {
+		f, err := safejs.FuncOf(handler(run))
+		if err != nil {
+			fmt.Println("webpeft:", err)
+			return
+		}
+		api.Set(name, f.Value())
+	}
+	safejs.Global().Set("webpeft", api)
+	select {} // keep the Go runtime alive for later calls
+}
+
+// handler turns run into a JS function (onEvent) -> Promise.
+func handler(run func(emit func(map[string]any)) error) func(safejs.Value, []safejs.Value) any {
+	return func(_ safejs.Value, args []safejs.Value) any {
+		var onEvent safejs.Value
+		if len(args) > 0 {
+			onEvent = args[0]
+		}
+		emit := func(ev map[string]any) {
+			if onEvent.Type() == safejs.TypeFunction {
+				onEvent.Invoke(ev)
+			}
+		}
+		return promise(func() error { return run(emit) })
+	}
+}
+
+// promise runs f on a new goroutine and returns a JS Promise of its result.
+func promise(f func() error) any {
+	ctor, _ := safejs.Global().Get("Promise")
+	executor, _ := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			if err := f(); err != nil {
+				reject.Invoke(err.Error())
+				return
+			}
+			resolve.Invoke()
+		}()
+		return nil
+	})
+	p, err := ctor.New(executor.Value())
+	if err != nil {
+		return err.Error()
+	}
+	return safejs.Unsafe(p)
+}
+
+// openDevice opens the GPU and reports it; a missing adapter becomes a
+// sentence a user can act on.
+func openDevice(emit func(map[string]any)) (*gpu.Device, error) {
+	d, err := gpu.Open()
+	if errors.Is(err, gpu.ErrNoAdapter) {
+		return nil, fmt.Errorf("No WebGPU adapter is available in this browser, so webpeft cannot use your GPU. "+
+			"Try a recent Chrome or Edge (WebGPU on by default), or enable WebGPU in your browser's settings. Details: %v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	emit(map[string]any{
+		"type":     "device",
+		"adapter":  d.Info.Name,
+		"vendor":   d.Info.Vendor,
+		"arch":     d.Info.Architecture,
+		"cpu":      d.Info.IsCPU(),
+		"summary":  d.String(),
+		"features": fmt.Sprint(d.Features),
+	})
+	return d, nil
+}
+
+func runTests(emit func(map[string]any)) error {
+	d, err := openDevice(emit)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	passed, failed := 0, 0
+	for _, c := range ops.Cases() {
+		start := time.Now()
+		err := c.Run(d)
+		ev := map[string]any{"type": "case", "name": c.Name, "ok": err == nil, "ms": time.Since(start).Milliseconds()}
+		if err != nil {
+			ev["error"] = err.Error()
+			failed++
+		} else {
+			passed++
+		}
+		emit(ev)
+	}
+	emit(map[string]any{"type": "done", "passed": passed, "failed": failed, "adapter": d.Info.Name})
+	return nil
+}
+
+func runBenches(emit func(map[string]any)) error {
+	d, err := openDevice(emit)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for _, b := range ops.Benches() {
+		gflops, err := ops.Measure(d, b, time.Second)
+		ev := map[string]any{"type": "bench", "name": b.Name, "gflops": gflops}
+		if err != nil {
+			ev["error"] = err.Error()
+		}
+		emit(ev)
+	}
+	emit(map[string]any{"type": "done", "adapter": d.Info.Name})
+	return nil
+}
