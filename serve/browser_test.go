@@ -42,9 +42,9 @@ var (
 // browser returns the shared browser and the site's URL. Without Chromium
 // the tests skip, except under CI=true or WEBPEFT_REQUIRE_BROWSER=1 where
 // they fail.
-func browser(t *testing.T) (context.Context, string) {
+func browser(t testing.TB) (context.Context, string) {
 	t.Helper()
-	envOnce.Do(func() { env = startBrowser() })
+	envOnce.Do(func() { env = startBrowser(chromedp.Flag("enable-unsafe-webgpu", true)) })
 	if env.err != nil {
 		if os.Getenv("CI") == "true" || os.Getenv("WEBPEFT_REQUIRE_BROWSER") == "1" {
 			t.Fatalf("browser tests are required here: %v", env.err)
@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startBrowser() browserEnv {
+func startBrowser(extra ...chromedp.ExecAllocatorOption) browserEnv {
 	if _, err := os.Stat(chromium); err != nil {
 		return browserEnv{err: fmt.Errorf("%s not found (apt-get install chromium)", chromium)}
 	}
@@ -80,13 +80,13 @@ func startBrowser() browserEnv {
 		chromedp.UserDataDir(profile),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("enable-unsafe-webgpu", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 	}
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
@@ -171,9 +171,14 @@ type runState struct {
 
 // runPage opens page in a new tab and waits, within budget, for its run to
 // finish.
-func runPage(t *testing.T, page string, budget time.Duration) runState {
+func runPage(t testing.TB, page string, budget time.Duration) runState {
 	t.Helper()
 	bctx, url := browser(t)
+	return runPageIn(t, bctx, url, page, budget)
+}
+
+func runPageIn(t testing.TB, bctx context.Context, url, page string, budget time.Duration) runState {
+	t.Helper()
 	tab, cancel := chromedp.NewContext(bctx)
 	defer cancel()
 	ctx, cancelTimeout := context.WithTimeout(tab, budget)
@@ -197,6 +202,22 @@ func runPage(t *testing.T, page string, budget time.Duration) runState {
 	return st
 }
 
+// TestBrowserNoAdapter opens the op-test page in a second browser started
+// without WebGPU and checks that the page says so in plain words.
+func TestBrowserNoAdapter(t *testing.T) {
+	browser(t) // skip or fail exactly as the other browser tests do
+	noGPU := startBrowser(chromedp.Flag("disable-features", "WebGPU,Vulkan"))
+	if noGPU.err != nil {
+		t.Fatal(noGPU.err)
+	}
+	defer noGPU.cancel()
+	st := runPageIn(t, noGPU.ctx, noGPU.url, "index.html", 2*time.Minute)
+	if !strings.Contains(st.Error, "No WebGPU adapter is available") {
+		t.Fatalf("without WebGPU the page said %q; want a plain 'No WebGPU adapter is available' message", st.Error)
+	}
+	t.Logf("without WebGPU the page says: %s", st.Error)
+}
+
 // TestBrowserOpTests runs every ops parity case through the real wasm in
 // Chromium and asserts they all pass.
 func TestBrowserOpTests(t *testing.T) {
@@ -213,4 +234,24 @@ func TestBrowserOpTests(t *testing.T) {
 		t.Fatal("no browser cases ran")
 	}
 	t.Logf("browser: %d passed, %d failed on %s", st.Passed, st.Failed, st.Device)
+}
+
+// BenchmarkBrowserKernels runs bench.html (every ops.Benches() entry through
+// the wasm) and reports GFLOP/s per kernel:
+//
+//	go test ./serve -run '^$' -bench Browser -benchtime 1x
+func BenchmarkBrowserKernels(b *testing.B) {
+	st := runPage(b, "bench.html", 30*time.Minute)
+	if st.Error != "" {
+		b.Fatalf("the page reported: %s", st.Error)
+	}
+	b.Logf("adapter: %s", st.Device)
+	for _, r := range st.Rows {
+		b.Run(r.Name, func(b *testing.B) {
+			if r.Error != "" {
+				b.Fatal(r.Error)
+			}
+			b.ReportMetric(r.GFLOPS, "GFLOP/s")
+		})
+	}
 }

@@ -1,0 +1,70 @@
+# webpeft — two commands do everything on a fresh Debian machine:
+#   make demo   build the wasm, serve the web app, print the URL
+#   make test   install what is missing, then run every test
+#               (unit, native GPU on lavapipe, browser on SwiftShader)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+
+GO      ?= go
+GOROOT  := $(shell $(GO) env GOROOT)
+ADDR    ?= 127.0.0.1:8080
+# The Mesa lavapipe software Vulkan driver, used when no real GPU is set.
+LVP_ICD := /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+export VK_ICD_FILENAMES ?= $(if $(wildcard $(LVP_ICD)),$(LVP_ICD),)
+# In CI a missing GPU or browser fails the tests instead of skipping them.
+ifeq ($(CI),true)
+export WEBPEFT_REQUIRE_GPU := 1
+export WEBPEFT_REQUIRE_BROWSER := 1
+endif
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+DEBS := mesa-vulkan-drivers chromium
+
+.PHONY: demo test test-short bench bench-browser wasm deps check clean
+
+demo: deps wasm
+	$(GO) run ./cmd/webpeft serve -addr $(ADDR) -dir site
+
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -o site/main.wasm ./wasm
+	cp $(GOROOT)/lib/wasm/wasm_exec.js site/wasm_exec.js
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+
+# check: formatting, vet (native and wasm), and the rule that only
+# engine/gpu imports the WebGPU binding.
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./engine/... ./wasm/...
+	@bad=$$($(GO) list -f '{{.ImportPath}}: {{join .Imports " "}}' ./... | grep cogentcore/webgpu | grep -v '^webpeft/engine/gpu:' || true); \
+	test -z "$$bad" || { echo "only engine/gpu may import the WebGPU binding: $$bad"; exit 1; }
+
+test: deps check
+	$(GO) test -count=1 -v -timeout 40m ./... 2>&1 | tee test.log | grep -E '^(ok|FAIL|---|panic)|adapter|parity cases|browser:|one dispatch' | grep -v -- '--- PASS: TestParity/' || true
+	@echo "== summary"
+	@echo "native GPU parity cases passed: $$(grep -c -- '--- PASS: TestParity/' test.log || true)"
+	@echo "browser checks: $$(grep -o 'browser: .*' test.log | head -1)"
+	@! grep -qE '^(FAIL|--- FAIL|panic)' test.log
+
+# test-short skips the 20-second long-dispatch test.
+test-short:
+	$(GO) test -count=1 -short ./...
+
+# bench: kernel GFLOP/s on the native adapter (lavapipe here, or your GPU).
+bench:
+	$(GO) test ./engine/ops -run '^$$' -bench Kernels -benchtime 1x
+
+# bench-browser: the same kernels through the wasm in headless Chromium.
+bench-browser:
+	$(GO) test ./serve -run '^$$' -bench Browser -benchtime 1x -timeout 30m
+
+clean:
+	rm -f site/main.wasm site/wasm_exec.js test.log

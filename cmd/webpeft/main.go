@@ -1,0 +1,100 @@
+// Command webpeft is the native command-line tool of webpeft.
+//
+//	webpeft serve  [-addr 127.0.0.1:8080] [-dir site]   serve the web app
+//	webpeft device                                      describe the GPU adapter
+//	webpeft bench  [-time 1s] [-run substring]          kernel GFLOP/s on this GPU
+//
+// Training, generation, export and the other verbs arrive with the engine.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"webpeft/engine/gpu"
+	"webpeft/engine/ops"
+	"webpeft/serve"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "webpeft:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: webpeft serve | device | bench (see -h of each)")
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], out)
+	case "device":
+		return cmdDevice(out)
+	case "bench":
+		return cmdBench(args[1:], out)
+	}
+	return fmt.Errorf("unknown command %q: want serve, device or bench", args[0])
+}
+
+func cmdServe(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	dir := fs.String("dir", "site", "directory of the built web app (make wasm fills it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*dir + "/main.wasm"); err != nil {
+		return fmt.Errorf("%s/main.wasm is missing: run `make wasm` (or `make demo`) first", *dir)
+	}
+	ln, url, err := serve.Listen(*addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "webpeft is serving %s at %s\nopen it in Chrome or Edge (WebGPU); Ctrl-C stops\n", *dir, url)
+	return http.Serve(ln, serve.Handler(os.DirFS(*dir)))
+}
+
+func cmdDevice(out io.Writer) error {
+	d, err := gpu.Open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(out, "adapter:  %s\nvendor:   %s\nbackend:  %s\ntype:     %s\nfeatures: %v\nlimits:   %+v\n",
+		d.Info.Name, d.Info.Vendor, d.Info.Backend, d.Info.Type, d.Features, d.Limits)
+	return nil
+}
+
+func cmdBench(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	minTime := fs.Duration("time", time.Second, "minimum time per benchmark")
+	filter := fs.String("run", "", "only benchmarks whose name contains this")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := gpu.Open()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(out, "adapter: %s\n", d)
+	for _, b := range ops.Benches() {
+		if !strings.Contains(b.Name, *filter) {
+			continue
+		}
+		gflops, err := ops.Measure(d, b, *minTime)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%-44s %10.3f GFLOP/s\n", b.Name, gflops)
+	}
+	return nil
+}
