@@ -211,6 +211,7 @@ func (d *Device) Close() {
 		f.Release()
 	}
 	d.dev = nil
+	d.setLost("closed", "Close was called")
 }
 
 // wait returns once done reports true. In the browser the binding's

@@ -89,6 +89,7 @@ func (d *Device) Close() {
 	d.plat.adapter.Release()
 	d.plat.instance.Release()
 	d.dev = nil
+	d.setLost("closed", "Close was called")
 }
 
 // pollInterval is how long wait sleeps between non-blocking polls. A
