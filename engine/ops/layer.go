@@ -19,14 +19,12 @@ func layerCases() []Case {
 	}
 }
 
-type addParams struct{ N, Row uint32 }
-
 // checkOneSubmit records 100 dependent dispatches (ping-pong x += b) and
 // proves they cost exactly one submit and no readback until the result is
 // read once at the end.
 func checkOneSubmit(d *gpu.Device) error {
 	const n, steps = 1000, 100
-	k, err := d.Kernel("add_fwd.wgsl", nil, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	e, err := NewElementwise(d)
 	if err != nil {
 		return err
 	}
@@ -44,12 +42,11 @@ func checkOneSubmit(d *gpu.Device) error {
 	if err := b.UploadF32(0, ones); err != nil {
 		return err
 	}
-	grid := gpu.Grid{X: (n + 255) / 256, Y: 1, Z: 1}
-	fwd, err := k.Call(grid, addParams{n, 256 * grid.X}, x0, b, x1)
+	fwd, err := e.Add(x1, x0, b, n)
 	if err != nil {
 		return err
 	}
-	back, err := k.Call(grid, addParams{n, 256 * grid.X}, x1, b, x0)
+	back, err := e.Add(x0, x1, b, n)
 	if err != nil {
 		return err
 	}
@@ -127,7 +124,7 @@ func checkWrongBinding(d *gpu.Device) error {
 	}
 	defer a.Free()
 	defer b.Free()
-	_, err = k.Call(gpu.Grid{X: 1, Y: 1, Z: 1}, addParams{4, 256}, a, b)
+	_, err = k.Call(gpu.Grid{X: 1, Y: 1, Z: 1}, elemParams{4, 256}, a, b)
 	if err == nil || !strings.Contains(err.Error(), "add_fwd.wgsl") {
 		return fmt.Errorf("a call with 2 of 3 buffers: got %v, want an error naming add_fwd.wgsl", err)
 	}
