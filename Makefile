@@ -12,6 +12,8 @@ ADDR    ?= 127.0.0.1:8080
 # The Mesa lavapipe software Vulkan driver, used when no real GPU is set.
 LVP_ICD := /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= $(if $(wildcard $(LVP_ICD)),$(LVP_ICD),)
+# Mesa complains on every device open when this is unset (no desktop session).
+export XDG_RUNTIME_DIR ?= $(shell mkdir -p -m 700 /tmp/webpeft-runtime && echo /tmp/webpeft-runtime)
 # In CI a missing GPU or browser fails the tests instead of skipping them.
 ifeq ($(CI),true)
 export WEBPEFT_REQUIRE_GPU := 1
