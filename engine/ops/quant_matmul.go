@@ -1,0 +1,382 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"webpeft/engine/gpu"
+	"webpeft/engine/tensor"
+)
+
+// quantFiles names the kernels of each quantized type, and the snippets
+// prepended to them (the f16 and block decoders they share).
+var quantFiles = map[tensor.QuantType]struct {
+	matmul, dequant string
+	include         []string
+}{
+	tensor.Q8_0: {"matmul_q8_0_fwd.wgsl", "dequant_q8_0.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
+	tensor.Q4_0: {"matmul_q4_0_fwd.wgsl", "dequant_q4_0.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
+}
+
+// QuantWeights is a frozen weight matrix W (N, K) on the GPU, still
+// quantized: GGUF blocks repacked into the aligned layout of
+// tensor.Packed (quant words in one buffer, f16 scales two per word in
+// another). It is never expanded to f32 in GPU memory.
+type QuantWeights struct {
+	Type   tensor.QuantType
+	N, K   int         // rows (output features), columns (input features, a multiple of 32)
+	Quants *gpu.Buffer // tensor.Packed.Quants
+	Scales *gpu.Buffer // tensor.Packed.Scales
+}
+
+// NewQuantWeights repacks raw, the N*K values of a row-major Q8_0 or Q4_0
+// GGUF tensor (N rows of K/32 blocks), and uploads it. A matrix larger
+// than the device's storage binding must be split by rows by the caller.
+func NewQuantWeights(d *gpu.Device, label string, t tensor.QuantType, raw []byte, N, K int) (*QuantWeights, error) {
+	if _, ok := quantFiles[t]; !ok {
+		return nil, fmt.Errorf("ops: %s: no kernels for %v", label, t)
+	}
+	if N < 1 || K < 1 || K > MaxMatMulK || N*K > maxElems {
+		return nil, fmt.Errorf("ops: %s: shape (%d, %d) outside 1..%d rows of 32..%d columns", label, N, K, maxElems, MaxMatMulK)
+	}
+	p, err := tensor.Pack(t, raw, N, K)
+	if err != nil {
+		return nil, fmt.Errorf("ops: %s: %w", label, err)
+	}
+	q, err := d.NewBuffer(label+".quants", 4*uint64(len(p.Quants)))
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.NewBuffer(label+".scales", 4*uint64(len(p.Scales)))
+	if err != nil {
+		q.Free()
+		return nil, err
+	}
+	w := &QuantWeights{Type: t, N: N, K: K, Quants: q, Scales: s}
+	if err := q.UploadU32(0, p.Quants); err != nil {
+		w.Free()
+		return nil, err
+	}
+	if err := s.UploadU32(0, p.Scales); err != nil {
+		w.Free()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Free releases both buffers.
+func (w *QuantWeights) Free() {
+	w.Quants.Free()
+	w.Scales.Free()
+}
+
+// QuantMatMul launches y (M, N) = x (M, K) @ dequant(W)^T for quantized
+// weights W (N, K) of one type, decoding W inside the kernel
+// (register-blocked, as MatMul's RegisterBlocked variant). Its kernel is
+// built once, in NewQuantMatMul.
+type QuantMatMul struct {
+	Type   tensor.QuantType
+	kernel *gpu.Kernel
+}
+
+// NewQuantMatMul builds the matmul kernel for weights of type t on d.
+func NewQuantMatMul(d *gpu.Device, t tensor.QuantType) (*QuantMatMul, error) {
+	f, ok := quantFiles[t]
+	if !ok {
+		return nil, fmt.Errorf("ops: no quantized matmul for %v", t)
+	}
+	k, err := d.Kernel(f.matmul, f.include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	if err != nil {
+		return nil, err
+	}
+	return &QuantMatMul{Type: t, kernel: k}, nil
+}
+
+// Call returns the dispatch y (M, N) = x (M, K) @ dequant(w)^T with
+// (N, K) = (w.N, w.K): y[m*N+n] = sum over k of x[m*K+k] * W[n][k].
+func (q *QuantMatMul) Call(y, x *gpu.Buffer, w *QuantWeights, M int) (*gpu.Call, error) {
+	name := q.kernel.Name
+	if w == nil || w.Type != q.Type {
+		return nil, fmt.Errorf("ops: %s: weights are not %v", name, q.Type)
+	}
+	if M < 1 || M*w.N > maxElems || M*w.K > maxElems {
+		return nil, fmt.Errorf("ops: %s: M=%d outside 1..%d for N=%d, K=%d", name, M, maxElems, w.N, w.K)
+	}
+	if err := needFloats(name+" y", M*w.N, y); err != nil {
+		return nil, err
+	}
+	if err := needFloats(name+" x", M*w.K, x); err != nil {
+		return nil, err
+	}
+	grid, cols := rbGrid(M, w.N)
+	p := matmulParams{M: uint32(M), N: uint32(w.N), K: uint32(w.K), Cols: uint32(cols)}
+	return q.kernel.Call(grid, p, x, w.Quants, w.Scales, y)
+}
+
+// Dequant launches the decoding of quantized weights into f32, through
+// the same decode functions as QuantMatMul's kernel. Only the parity
+// cases use it, to prove the in-kernel decode bit-exact: the engine never
+// expands frozen weights to f32 in GPU memory.
+type Dequant struct {
+	Type   tensor.QuantType
+	d      *gpu.Device
+	kernel *gpu.Kernel
+}
+
+// dequantParams is the Params struct of dequant_q8_0.wgsl and dequant_q4_0.wgsl.
+type dequantParams struct {
+	Words uint32 // quant words: N*K/4 (Q8_0) or N*K/8 (Q4_0)
+	Row   uint32 // invocations per grid row (see flatGrid)
+}
+
+// dequantWG is the workgroup size (const WG) of the dequant kernels.
+const dequantWG = 64
+
+// NewDequant builds the dequant kernel for weights of type t on d.
+func NewDequant(d *gpu.Device, t tensor.QuantType) (*Dequant, error) {
+	f, ok := quantFiles[t]
+	if !ok {
+		return nil, fmt.Errorf("ops: no dequant kernel for %v", t)
+	}
+	k, err := d.Kernel(f.dequant, f.include, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	if err != nil {
+		return nil, err
+	}
+	return &Dequant{Type: t, d: d, kernel: k}, nil
+}
+
+// Call returns the dispatch out[i] = W[i/K][i%K] for the N*K weights of w
+// (tensor.Decode).
+func (q *Dequant) Call(out *gpu.Buffer, w *QuantWeights) (*gpu.Call, error) {
+	if w == nil || w.Type != q.Type {
+		return nil, fmt.Errorf("ops: %s: weights are not %v", q.kernel.Name, q.Type)
+	}
+	if err := needFloats(q.kernel.Name, w.N*w.K, out); err != nil {
+		return nil, err
+	}
+	words := w.N * w.K / tensor.BlockLen * w.Type.QuantWords()
+	grid, row, err := flatGrid(q.d, words, dequantWG)
+	if err != nil {
+		return nil, err
+	}
+	return q.kernel.Call(grid, dequantParams{Words: uint32(words), Row: row}, w.Quants, w.Scales, out)
+}
+
+// quantTypes are the types with kernels, in case order.
+func quantTypes() []tensor.QuantType { return []tensor.QuantType{tensor.Q8_0, tensor.Q4_0} }
+
+// quantMatmulCases check, per type, the dequant kernel against
+// tensor.Decode bit for bit (Exact), and the quantized matmul against
+// ref.MatMul in float64 on the tensor.Decode'd weights (matmulTol: the
+// decoded weights are exact, so only the f32 sums differ).
+func quantMatmulCases() []Case {
+	var cases []Case
+	for _, t := range quantTypes() {
+		cases = append(cases,
+			Case{fmt.Sprintf("dequant/%v", t), func(d *gpu.Device) error { return checkDequant(d, t) }},
+			Case{fmt.Sprintf("matmul/%v", t), func(d *gpu.Device) error { return checkQuantMatMul(d, t) }},
+		)
+	}
+	return cases
+}
+
+// checkQuantRefuses: weights whose K is not whole blocks, raw data of the
+// wrong length, and weights of another type are refused.
+func checkQuantRefuses(d *gpu.Device) error {
+	if w, err := NewQuantWeights(d, "w", tensor.Q8_0, make([]byte, 2*34), 1, 48); err == nil {
+		w.Free()
+		return errors.New("Q8_0 weights with K = 48 were accepted")
+	}
+	if w, err := NewQuantWeights(d, "w", tensor.Q4_0, make([]byte, 34), 1, 32); err == nil {
+		w.Free()
+		return errors.New("34 bytes of Q4_0 blocks for 32 values were accepted")
+	}
+	w, err := NewQuantWeights(d, "w", tensor.Q4_0, make([]byte, 18), 1, 32)
+	if err != nil {
+		return err
+	}
+	defer w.Free()
+	dq, err := NewDequant(d, tensor.Q8_0)
+	if err != nil {
+		return err
+	}
+	out, err := d.NewBuffer("out", 4*32)
+	if err != nil {
+		return err
+	}
+	defer out.Free()
+	if _, err := dq.Call(out, w); err == nil {
+		return errors.New("Q4_0 weights were accepted by the Q8_0 dequant kernel")
+	}
+	return nil
+}
+
+// randomBlocks returns n*k values of type t as raw GGUF blocks with random
+// quant bytes (every nibble and int8, -128 included) and random finite f16
+// scales of both signs, the first three a subnormal, a negative subnormal
+// and zero.
+func randomBlocks(g seeded, t tensor.QuantType, n, k int) []byte {
+	raw := make([]byte, t.RowBytes(n*k))
+	for i := range raw {
+		raw[i] = byte(g.r.Uint32())
+	}
+	bb := t.BlockBytes()
+	for b := 0; b < len(raw)/bb; b++ {
+		h := uint16(g.r.Uint32())
+		if h&0x7c00 == 0x7c00 { // infinity or NaN: make it finite
+			h &^= 0x4000
+		}
+		switch b {
+		case 0:
+			h = 0x0001
+		case 1:
+			h = 0x83ff
+		case 2:
+			h = 0
+		}
+		raw[b*bb], raw[b*bb+1] = byte(h), byte(h>>8)
+	}
+	raw[2] = 0x80 // int8 -128 in a Q8_0 block; nibbles 0 and 8 in Q4_0
+	return raw
+}
+
+func checkDequant(d *gpu.Device, t tensor.QuantType) error {
+	dq, err := NewDequant(d, t)
+	if err != nil {
+		return err
+	}
+	rec := newRecording(d, "dequant "+t.String())
+	var outs []*Guarded
+	defer func() { freeGuardeds(outs) }()
+	var want [][]float32
+	for _, s := range []mmShape{{N: 1, K: 32}, {N: 3, K: 64}, {N: 37, K: 96}, {N: 5, K: 288}} {
+		raw := randomBlocks(newSeeded(uint64(s.N*s.K)), t, s.N, s.K)
+		w, err := NewQuantWeights(d, fmt.Sprintf("w(%d,%d)", s.N, s.K), t, raw, s.N, s.K)
+		if err != nil {
+			return err
+		}
+		defer w.Free()
+		out, err := NewGuarded(d, fmt.Sprintf("dequant_%v (%d, %d)", t, s.N, s.K), s.N*s.K, nil)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, out)
+		rec.dispatch(dq.Call(out.View, w))
+		ref := make([]float32, s.N*s.K)
+		if err := tensor.Decode(t, ref, raw); err != nil {
+			return err
+		}
+		want = append(want, ref)
+	}
+	if err := rec.submit(); err != nil {
+		return err
+	}
+	return checkGuardeds(outs, want, Exact)
+}
+
+// quantShapes are odd M and N (1s, primes, more than one workgroup's
+// block, LoRA-narrow) with K a multiple of 32.
+func quantShapes() []mmShape {
+	return []mmShape{{1, 1, 32}, {3, 37, 64}, {37, 257, 96}, {257, 3, 32}, {8, 300, 64}, {300, 70, 128}}
+}
+
+// quantInputs returns seeded x (M, K) in [-2, 2), w (N, K) in [-2, 2)
+// quantized to raw GGUF blocks, and w as tensor.Decode decodes it.
+func quantInputs(t tensor.QuantType, s mmShape) (x []float32, raw []byte, w []float32, err error) {
+	x, w0 := mmInputs(s)
+	raw = make([]byte, t.RowBytes(s.N*s.K))
+	if err := tensor.Quantize(t, raw, w0); err != nil {
+		return nil, nil, nil, err
+	}
+	w = make([]float32, s.N*s.K)
+	return x, raw, w, tensor.Decode(t, w, raw)
+}
+
+func checkQuantMatMul(d *gpu.Device, t tensor.QuantType) error {
+	qm, err := NewQuantMatMul(d, t)
+	if err != nil {
+		return err
+	}
+	rec := newRecording(d, "matmul "+t.String())
+	var outs []*Guarded
+	defer func() { freeGuardeds(outs) }()
+	var want [][]float32
+	shapes := quantShapes()
+	for _, s := range shapes {
+		x, raw, wq, err := quantInputs(t, s)
+		if err != nil {
+			return err
+		}
+		bx, err := inputBuffer(d, "x", x)
+		if err != nil {
+			return err
+		}
+		defer bx.Free()
+		w, err := NewQuantWeights(d, "w", t, raw, s.N, s.K)
+		if err != nil {
+			return err
+		}
+		defer w.Free()
+		y, err := NewGuarded(d, fmt.Sprintf("matmul_%v %v", t, s), s.M*s.N, nil)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, y)
+		rec.dispatch(qm.Call(y.View, bx, w, s.M))
+		want = append(want, matmulRef(x, wq, s))
+	}
+	if err := rec.submit(); err != nil {
+		return err
+	}
+	for i, s := range shapes {
+		if err := checkGuardeds(outs[i:i+1], want[i:i+1], matmulTol(s.K)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quantMatmulBenches measure each type at benchShapes; names are
+// matmul_<type>/MxNxK (matmul_q8_0/1024x1024x1024).
+func quantMatmulBenches() []Bench {
+	var benches []Bench
+	for _, t := range quantTypes() {
+		for _, s := range benchShapes() {
+			benches = append(benches, Bench{
+				Name:  fmt.Sprintf("matmul_%s/%v", strings.ToLower(t.String()), s),
+				Flops: 2 * float64(s.M) * float64(s.N) * float64(s.K),
+				Setup: func(d *gpu.Device) (func(int) error, error) { return setupQuantBench(d, t, s) },
+			})
+		}
+	}
+	return benches
+}
+
+func setupQuantBench(d *gpu.Device, t tensor.QuantType, s mmShape) (func(int) error, error) {
+	qm, err := NewQuantMatMul(d, t)
+	if err != nil {
+		return nil, err
+	}
+	x, raw, _, err := quantInputs(t, s)
+	if err != nil {
+		return nil, err
+	}
+	bx, err := inputBuffer(d, "x", x)
+	if err != nil {
+		return nil, err
+	}
+	w, err := NewQuantWeights(d, "w", t, raw, s.N, s.K)
+	if err != nil {
+		return nil, err
+	}
+	y, err := d.NewBuffer("y", 4*uint64(s.M*s.N))
+	if err != nil {
+		return nil, err
+	}
+	c, err := qm.Call(y, bx, w, s.M)
+	if err != nil {
+		return nil, err
+	}
+	return repeat(d, c), nil
+}
