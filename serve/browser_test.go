@@ -186,7 +186,7 @@ func runPageIn(t testing.TB, bctx context.Context, url, page string, budget time
 	_, err := chromedp.Run(ctx, chromedp.Navigate(url+"/"+page))
 	if err == nil {
 		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`window.webpeftRun && window.webpeftRun.done`,
-			chromedp.WithPollingInterval(250*time.Millisecond)))
+			chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(budget)))
 	}
 	var raw string
 	if err == nil {

@@ -2,7 +2,7 @@
 // table. It also keeps window.webpeftRun up to date, which the headless
 // browser tests read.
 export function run(cmd, table, status) {
-  const state = { done: false, adapter: "", device: "", rows: [], passed: 0, failed: 0, error: "" };
+  const state = { peak: 0, done: false, adapter: "", device: "", rows: [], passed: 0, failed: 0, error: "" };
   window.webpeftRun = state;
   const worker = new Worker("worker.js");
   const say = (text, cls) => {
@@ -22,10 +22,13 @@ export function run(cmd, table, status) {
         ev.ok ? state.passed++ : state.failed++;
         addRow(table, [ev.name, ev.ok ? "pass" : "FAIL", `${ev.ms} ms`, ev.error || ""], ev.ok ? "pass" : "fail");
         break;
-      case "bench":
+      case "bench": {
         state.rows.push(ev);
-        addRow(table, [ev.name, ev.error ? "error" : ev.gflops.toFixed(3), ev.error || ""], ev.error ? "fail" : "");
+        if (ev.name === "fma_peak" && !ev.error) state.peak = ev.gflops;
+        const ofPeak = state.peak && !ev.error ? `${((100 * ev.gflops) / state.peak).toFixed(1)}%` : "";
+        addRow(table, [ev.name, ev.error ? "error" : ev.gflops.toFixed(3), ofPeak, ev.error || ""], ev.error ? "fail" : "");
         break;
+      }
       case "done":
         state.done = true;
         say(cmd === "tests"

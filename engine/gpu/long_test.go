@@ -64,7 +64,7 @@ func TestLongDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Free()
-	const probeN = 4096
+	const probeN = 65536
 	_, probe := spin(t, d, k, out, probeN)
 	n := uint32(min(maxN, max(probeN, probeN*25/max(probe.Seconds(), 1e-3))))
 	got, took := spin(t, d, k, out, n)
