@@ -65,14 +65,7 @@ func Open() (*Device, error) {
 // deviceRequest returns the limits and features to ask for.
 func deviceRequest(adapter safejs.Value) (map[string]any, []any) {
 	lim, _ := adapter.Get("limits")
-	num := func(name string) uint64 {
-		v, err := lim.Get(name)
-		if err != nil {
-			return 0
-		}
-		f, _ := v.Float()
-		return uint64(f)
-	}
+	num := func(name string) uint64 { return jsUint(lim, name) }
 	var l wgpu.Limits
 	l.MaxStorageBufferBindingSize = num("maxStorageBufferBindingSize")
 	l.MaxBufferSize = num("maxBufferSize")
@@ -101,14 +94,7 @@ func deviceRequest(adapter safejs.Value) (map[string]any, []any) {
 
 func jsLimits(dev safejs.Value) Limits {
 	lim, _ := dev.Get("limits")
-	num := func(name string) uint64 {
-		v, err := lim.Get(name)
-		if err != nil {
-			return 0
-		}
-		f, _ := v.Float()
-		return uint64(f)
-	}
+	num := func(name string) uint64 { return jsUint(lim, name) }
 	return Limits{
 		MaxStorageBufferBindingSize:       num("maxStorageBufferBindingSize"),
 		MaxBufferSize:                     num("maxBufferSize"),
@@ -118,6 +104,16 @@ func jsLimits(dev safejs.Value) Limits {
 		MaxStorageBuffersPerShaderStage:   uint32(num("maxStorageBuffersPerShaderStage")),
 		MinStorageBufferOffsetAlignment:   uint32(num("minStorageBufferOffsetAlignment")),
 	}
+}
+
+// jsUint reads a numeric property (0 when absent).
+func jsUint(obj safejs.Value, name string) uint64 {
+	v, err := obj.Get(name)
+	if err != nil {
+		return 0
+	}
+	f, _ := v.Float()
+	return uint64(f)
 }
 
 // adapterInfo reads adapter.info (the binding returns an empty one).
