@@ -217,7 +217,8 @@ func checkQuantRefuses(d *gpu.Device) error {
 // scales of both signs, the first three a subnormal, a negative subnormal
 // and zero.
 func randomBlocks(g seeded, t tensor.QuantType, n, k int) []byte {
-	raw := make([]byte, t.RowBytes(n*k))
+	size, _ := t.RowBytes(n * k) // n*k is a multiple of 32 in every caller
+	raw := make([]byte, size)
 	for i := range raw {
 		raw[i] = byte(g.r.Uint32())
 	}
@@ -285,7 +286,11 @@ func quantShapes() []mmShape {
 // quantized to raw GGUF blocks, and w as tensor.Decode decodes it.
 func quantInputs(t tensor.QuantType, s mmShape) (x []float32, raw []byte, w []float32, err error) {
 	x, w0 := mmInputs(s)
-	raw = make([]byte, t.RowBytes(s.N*s.K))
+	size, err := t.RowBytes(s.N * s.K)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	raw = make([]byte, size)
 	if err := tensor.Quantize(t, raw, w0); err != nil {
 		return nil, nil, nil, err
 	}

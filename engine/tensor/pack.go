@@ -28,8 +28,8 @@ type Packed struct {
 	Scales []uint32
 }
 
-// QuantWords is the number of uint32 words of quants per block: 8 (Q8_0)
-// or 4 (Q4_0).
+// QuantWords is the number of uint32 words of quants per packed block: 8
+// (Q8_0) or 4 (Q4_0); meaningless for other types, which Pack refuses.
 func (t QuantType) QuantWords() int { return (t.BlockBytes() - 2) / 4 }
 
 // Pack repacks rows*cols values of raw GGUF blocks of type t (row-major,
@@ -38,7 +38,10 @@ func Pack(t QuantType, raw []byte, rows, cols int) (*Packed, error) {
 	if rows < 0 || cols < 0 {
 		return nil, fmt.Errorf("tensor: pack %v: negative shape (%d, %d)", t, rows, cols)
 	}
-	if err := t.check(rows*cols, len(raw)); err != nil {
+	if t != Q8_0 && t != Q4_0 {
+		return nil, fmt.Errorf("tensor: pack: %v blocks have no GPU layout (only Q8_0 and Q4_0)", t)
+	}
+	if err := t.checkSizes(rows*cols, len(raw)); err != nil {
 		return nil, fmt.Errorf("pack (%d, %d): %w", rows, cols, err)
 	}
 	nb := rows * cols / BlockLen

@@ -112,7 +112,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	x[5] = 0 // zeros and tiny values survive
 	for _, typ := range []QuantType{Q8_0, Q4_0} {
-		blocks := make([]byte, typ.RowBytes(n))
+		blocks := make([]byte, rowBytes(t, typ, n))
 		if err := Quantize(typ, blocks, x); err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func TestPack(t *testing.T) {
 		x[i] = float32(rng.Float64()*4 - 2)
 	}
 	for _, typ := range []QuantType{Q8_0, Q4_0} {
-		raw := make([]byte, typ.RowBytes(rows*cols))
+		raw := make([]byte, rowBytes(t, typ, rows*cols))
 		Quantize(typ, raw, x)
 		p, err := Pack(typ, raw, rows, cols)
 		if err != nil {
@@ -200,4 +200,14 @@ func decodePacked(p *Packed) []float32 {
 		}
 	}
 	return out
+}
+
+// rowBytes is typ.RowBytes(n) for sizes a test knows to be valid.
+func rowBytes(t testing.TB, typ Type, n int) int {
+	t.Helper()
+	b, err := typ.RowBytes(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
