@@ -1,10 +1,12 @@
 module webpeft
 
-go 1.26
+go 1.26.0
 
 require (
+	github.com/ardanlabs/jinja v1.8.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/cogentcore/webgpu v0.23.0
+	github.com/dlclark/regexp2/v2 v2.13.0
 )
 
 require (

@@ -3,6 +3,13 @@
 //	webpeft serve  [-addr 127.0.0.1:8080] [-dir site]   serve the web app
 //	webpeft device                                      describe the GPU adapter
 //	webpeft bench  [-time 1s] [-run substring]          kernel GFLOP/s on this GPU
+//	webpeft inspect MODEL [--json]                      architecture, tensors, tokenizer
+//	webpeft tokenize --model MODEL [--bos] [--special]  text on stdin -> token ids
+//	webpeft tokenize --model MODEL --decode             token ids on stdin -> text
+//	webpeft convert IN OUT.gguf [--type q8_0]           HF folder or GGUF -> GGUF
+//
+// MODEL is a GGUF file or a Hugging Face folder (config.json,
+// *.safetensors, tokenizer.json).
 //
 // Training, generation, export and the other verbs arrive with the engine.
 package main
@@ -31,7 +38,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: webpeft serve | device | bench (see -h of each)")
+		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert (see -h of each)")
 	}
 	switch args[0] {
 	case "serve":
@@ -40,8 +47,14 @@ func run(args []string, out io.Writer) error {
 		return cmdDevice(out)
 	case "bench":
 		return cmdBench(args[1:], out)
+	case "inspect":
+		return cmdInspect(args[1:], out)
+	case "tokenize":
+		return cmdTokenize(args[1:], os.Stdin, out)
+	case "convert":
+		return cmdConvert(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: want serve, device or bench", args[0])
+	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize or convert", args[0])
 }
 
 func cmdServe(args []string, out io.Writer) error {

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -113,4 +115,31 @@ func LayerTensors(arch Arch, l int) []string {
 		}
 	}
 	return out
+}
+
+// sortCanonical orders s.Tensors as GGUF files do: embeddings, then layer
+// by layer, then the final norm and the LM head.
+func sortCanonical(s *Spec) {
+	rank := func(name string) (int, int, int) {
+		layer, pattern := splitLayer(name)
+		for i, n := range hfNames[s.Arch] {
+			if n.canonical != pattern {
+				continue
+			}
+			if layer == "" {
+				if strings.HasPrefix(name, "output") {
+					return 2, 0, i
+				}
+				return 0, 0, i
+			}
+			l, _ := strconv.Atoi(layer)
+			return 1, l, i
+		}
+		return 3, 0, 0
+	}
+	slices.SortStableFunc(s.Tensors, func(a, b Tensor) int {
+		ga, la, ia := rank(a.Name)
+		gb, lb, ib := rank(b.Name)
+		return cmp.Or(cmp.Compare(ga, gb), cmp.Compare(la, lb), cmp.Compare(ia, ib))
+	})
 }
