@@ -1,5 +1,5 @@
 // dequant_q4_0: out[i] = dequant(w)[i] for the N*K weights of a packed Q4_0
-// matrix, through the same decode functions as matmul_q4_0_fwd. Used only by
+// matrix, through the same decode functions as matmul_quant_rb_fwd. Used only by
 // the parity tests, to prove the in-kernel decode bit-exact.
 // Twin: engine/tensor.Decode (engine/ops.Dequant).
 // Include: f16_decode.wgsl, q4_0_decode.wgsl.

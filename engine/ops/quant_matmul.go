@@ -9,14 +9,18 @@ import (
 	"webpeft/engine/tensor"
 )
 
-// quantFiles names the kernels of each quantized type, and the snippets
-// prepended to them (the f16 and block decoders they share).
+// quantMatMulFile is the register-blocked matmul shared by every quantized
+// type; the type's snippets (decode, then block loading) are prepended.
+const quantMatMulFile = "matmul_quant_rb_fwd.wgsl"
+
+// quantFiles names, per quantized type, its dequant kernel, the decoder
+// snippets both kernels share, and the matmul's block-loading snippet.
 var quantFiles = map[tensor.QuantType]struct {
-	matmul, dequant string
-	include         []string
+	dequant, quad string
+	include       []string
 }{
-	tensor.Q8_0: {"matmul_q8_0_fwd.wgsl", "dequant_q8_0.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
-	tensor.Q4_0: {"matmul_q4_0_fwd.wgsl", "dequant_q4_0.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
+	tensor.Q8_0: {"dequant_q8_0.wgsl", "q8_0_rb_quad.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
+	tensor.Q4_0: {"dequant_q4_0.wgsl", "q4_0_rb_quad.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
 }
 
 // QuantWeights is a frozen weight matrix W (N, K) on the GPU, still
@@ -86,7 +90,8 @@ func NewQuantMatMul(d *gpu.Device, t tensor.QuantType) (*QuantMatMul, error) {
 	if !ok {
 		return nil, fmt.Errorf("ops: no quantized matmul for %v", t)
 	}
-	k, err := d.Kernel(f.matmul, f.include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	include := append(f.include[:len(f.include):len(f.include)], f.quad)
+	k, err := d.Kernel(quantMatMulFile, include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +101,7 @@ func NewQuantMatMul(d *gpu.Device, t tensor.QuantType) (*QuantMatMul, error) {
 // Call returns the dispatch y (M, N) = x (M, K) @ dequant(w)^T with
 // (N, K) = (w.N, w.K): y[m*N+n] = sum over k of x[m*K+k] * W[n][k].
 func (q *QuantMatMul) Call(y, x *gpu.Buffer, w *QuantWeights, M int) (*gpu.Call, error) {
-	name := q.kernel.Name
+	name := fmt.Sprintf("%s (%v)", q.kernel.Name, q.Type)
 	if w == nil || w.Type != q.Type {
 		return nil, fmt.Errorf("ops: %s: weights are not %v", name, q.Type)
 	}

@@ -1,13 +1,16 @@
-// matmul_q4_0_fwd: y[m*N+n] = sum_k x[m*K+k] * dequant(w)[n*K+k], w in Q4_0.
-// w stays quantized in memory (repacked GGUF blocks, engine/tensor.Packed)
-// and is decoded in registers, exactly (see q4_0_decode.wgsl); the products
+// matmul_quant_rb_fwd: y[m*N+n] = sum_k x[m*K+k] * dequant(w)[n*K+k] for
+// quantized w. w stays quantized in memory (repacked GGUF blocks,
+// engine/tensor.Packed) and is decoded in registers, exactly; the products
 // and sums are those of matmul_f32_rb_fwd on the dequantized weights.
 // Register-blocked like it: each invocation computes a 16x16 tile of y with
-// no workgroup memory; one vec4<u32> load brings a whole block (32 weights).
+// no workgroup memory.
 // Twin: engine/ref.MatMul on engine/tensor.Decode(w) (engine/ops.QuantMatMul).
-// Include: f16_decode.wgsl, q4_0_decode.wgsl.
-// Bindings: x (M, K) read, quants (N*K/32 vec4<u32>) read, scales
-// (ceil(N*K/64) u32) read, y (M, N) read_write, Params.
+// Include, per type: f16_decode.wgsl, <type>_decode.wgsl and
+// <type>_rb_quad.wgsl, which defines Quad (one block of 4 rows of w, still
+// quantized), wquad(n, b) (loads block b of rows n..n+3) and decode(q, j)
+// (k = 4j..4j+3 of the block, transposed as matmul_f32_rb_fwd's wquad).
+// Bindings: x (M, K) read, quants (vec4<u32>, tensor.Packed.Quants) read,
+// scales (u32, tensor.Packed.Scales) read, y (M, N) read_write, Params.
 // Needs K % 32 == 0; any M, N >= 1. Rows past M or N are read clamped to
 // the last row and never stored.
 // Lanes and grid as in matmul_f32_rb_fwd: params.cols invocations along N,
@@ -86,47 +89,13 @@ fn store(m: u32, n: u32, t: Tile) {
     store_strip(m + 12u, n, t.s3);
 }
 
-// Quad is one block (32 k) of 4 consecutive rows of w, still quantized:
-// row i's 16 quant bytes are q<i>, its scale d[i].
-struct Quad {
-    q0: vec4<u32>, q1: vec4<u32>, q2: vec4<u32>, q3: vec4<u32>,
-    d: vec4<f32>,
-}
-
 // Quads is one block of 16 consecutive rows of w.
 struct Quads {
     c0: Quad, c1: Quad, c2: Quad, c3: Quad,
 }
 
-// wquad loads block b of w rows n..n+3 (rows clamped to the last).
-fn wquad(n: u32, b: u32) -> Quad {
-    let blocks = params.k / 32u;
-    let last = params.n - 1u;
-    let i0 = min(n, last) * blocks + b;
-    let i1 = min(n + 1u, last) * blocks + b;
-    let i2 = min(n + 2u, last) * blocks + b;
-    let i3 = min(n + 3u, last) * blocks + b;
-    let d = vec4<f32>(q4_0_scale(scales[i0 / 2u], i0), q4_0_scale(scales[i1 / 2u], i1),
-                      q4_0_scale(scales[i2 / 2u], i2), q4_0_scale(scales[i3 / 2u], i3));
-    return Quad(quants[i0], quants[i1], quants[i2], quants[i3], d);
-}
-
 fn wquads(n: u32, b: u32) -> Quads {
     return Quads(wquad(n, b), wquad(n + 4u, b), wquad(n + 8u, b), wquad(n + 12u, b));
-}
-
-// nibbles returns elements 4j..4j+3 of a block (j = 0..7) from its quant
-// words, minus 8: low nibbles of word j for j < 4, high nibbles of word j-4 after.
-fn nibbles(q: vec4<u32>, j: u32) -> vec4<f32> {
-    let word = q[j % 4u];
-    return select(q4_0_lo(word), q4_0_hi(word), j >= 4u);
-}
-
-// decode returns k = 4j..4j+3 of the block (j = 0..7) for the quad's 4 rows,
-// transposed like matmul_f32_rb_fwd's wquad: column c is k = 4j+c.
-fn decode(q: Quad, j: u32) -> mat4x4<f32> {
-    return transpose(mat4x4<f32>(nibbles(q.q0, j) * q.d.x, nibbles(q.q1, j) * q.d.y,
-                                 nibbles(q.q2, j) * q.d.z, nibbles(q.q3, j) * q.d.w));
 }
 
 fn wstrip(q: Quads, j: u32) -> Strip {
