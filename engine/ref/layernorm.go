@@ -1,0 +1,47 @@
+package ref
+
+import "math"
+
+// LayerNormForward normalizes each row of inp to zero mean and unit
+// variance, then scales and shifts it (gpt2):
+//
+//	out[b,t,c] = (inp[b,t,c] - mean[b,t]) * rstd[b,t] * weight[c] + bias[c]
+//	mean[b,t]  = mean over c of inp[b,t,c]
+//	rstd[b,t]  = 1 / sqrt(mean over c of (inp[b,t,c] - mean[b,t])^2 + eps)
+//
+// inp and out are (B,T,C), weight and bias are (C); bias may be nil (no
+// shift). mean and rstd are (B,T), kept for the backward pass; either may
+// be nil when none follows. Statistics and products are taken in float64
+// whatever F is (the variance is the biased one, as PyTorch's). out may
+// alias inp.
+// Twin (not written yet): shaders/layernorm_fwd.wgsl.
+func LayerNormForward[F ~float32 | ~float64](out, mean, rstd, inp, weight, bias []F, B, T, C int, eps float64) {
+	for bt := range B * T {
+		x := inp[bt*C : (bt+1)*C]
+		o := out[bt*C : (bt+1)*C]
+		var m float64
+		for _, v := range x {
+			m += float64(v)
+		}
+		m /= float64(C)
+		var vr float64
+		for _, v := range x {
+			d := float64(v) - m
+			vr += d * d
+		}
+		s := 1 / math.Sqrt(vr/float64(C)+eps)
+		for c, v := range x {
+			y := (float64(v) - m) * s * float64(weight[c])
+			if bias != nil {
+				y += float64(bias[c])
+			}
+			o[c] = F(y)
+		}
+		if mean != nil {
+			mean[bt] = F(m)
+		}
+		if rstd != nil {
+			rstd[bt] = F(s)
+		}
+	}
+}

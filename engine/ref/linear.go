@@ -1,0 +1,18 @@
+package ref
+
+// LinearForward is a linear layer with an optional bias:
+//
+//	out (N, OC) = inp (N, C) @ weight^T + bias,  weight (OC, C), bias (OC)
+//
+// N is B*T rows. bias may be nil. weight is in nn.Linear layout (one row per
+// output), as MatMul takes it; sums run in F, k ascending, as in MatMul.
+// Twins: MatMul's kernels; the bias add has none yet.
+func LinearForward[F ~float32 | ~float64](out, inp, weight, bias []F, N, C, OC int) {
+	MatMul(out, inp, weight, N, OC, C)
+	if bias == nil {
+		return
+	}
+	for n := range N {
+		Add(out[n*OC:(n+1)*OC], out[n*OC:(n+1)*OC], bias)
+	}
+}
