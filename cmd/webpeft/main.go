@@ -7,6 +7,7 @@
 //	webpeft tokenize --model MODEL [--bos] [--special]  text on stdin -> token ids
 //	webpeft tokenize --model MODEL --decode             token ids on stdin -> text
 //	webpeft convert IN OUT.gguf [--type q8_0]           HF folder or GGUF -> GGUF
+//	webpeft logits --model MODEL --tokens "1 2" [--all] forward pass (CPU reference)
 //
 // MODEL is a GGUF file or a Hugging Face folder (config.json,
 // *.safetensors, tokenizer.json).
@@ -38,7 +39,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert (see -h of each)")
+		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits (see -h of each)")
 	}
 	switch args[0] {
 	case "serve":
@@ -53,8 +54,10 @@ func run(args []string, out io.Writer) error {
 		return cmdTokenize(args[1:], os.Stdin, out)
 	case "convert":
 		return cmdConvert(args[1:], out)
+	case "logits":
+		return cmdLogits(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize or convert", args[0])
+	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert or logits", args[0])
 }
 
 func cmdServe(args []string, out io.Writer) error {

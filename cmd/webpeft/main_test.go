@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,3 +109,54 @@ func TestTokenizeCommand(t *testing.T) {
 		t.Error("an out-of-range id was decoded")
 	}
 }
+
+// TestLogitsMatchLlamaCpp: `webpeft logits --all` on every test model
+// matches llama.cpp's X.logits.json within 1e-4 x max |logit| (the
+// testdata README's tolerance), on the CPU reference.
+func TestLogitsMatchLlamaCpp(t *testing.T) {
+	tokens, err := os.ReadFile("../../testdata/models/tokens.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../testdata/models/*.logits.json")
+	if len(files) == 0 {
+		t.Fatal("no reference logits")
+	}
+	for _, f := range files {
+		var want, got logitsJSON
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		model := strings.TrimSuffix(f, ".logits.json") + ".gguf"
+		if err := run([]string{"logits", "--model", model, "--tokens", string(tokens), "--all"}, &out); err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.NVocab != want.NVocab || len(got.Logits) != len(want.Logits) {
+			t.Fatalf("%s: %d x %d logits, want %d x %d", model, len(got.Logits), got.NVocab, len(want.Logits), want.NVocab)
+		}
+		maxDiff, maxLogit := 0.0, 0.0
+		for i := range want.Logits {
+			for j, w := range want.Logits[i] {
+				maxLogit = max(maxLogit, abs(float64(w)))
+				maxDiff = max(maxDiff, abs(float64(got.Logits[i][j]-w)))
+			}
+		}
+		t.Logf("%s: max |diff| %.3g = %.3g x max |logit|", filepath.Base(model), maxDiff, maxDiff/maxLogit)
+		if maxDiff > 1e-4*maxLogit {
+			t.Errorf("%s: max |diff| %g is over 1e-4 x max |logit| %g", model, maxDiff, maxLogit)
+		}
+	}
+	if err := run([]string{"logits", "--model", "../../testdata/models/tiny-gpt2-f32.gguf", "--tokens", "1 99999"}, io.Discard); err == nil {
+		t.Error("an out-of-vocabulary token was accepted")
+	}
+}
+
+func abs(x float64) float64 { return max(x, -x) }
