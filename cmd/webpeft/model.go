@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -182,7 +183,7 @@ func cmdConvert(args []string, out io.Writer) error {
 // into place only on success, so a failed conversion never leaves a
 // half-written file where a good one was.
 func writeAtomically(path string, write func(io.Writer) error, out io.Writer) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".webpeft-*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".webpeft-*.tmp")
 	if err != nil {
 		return err
 	}
@@ -204,13 +205,6 @@ func writeAtomically(path string, write func(io.Writer) error, out io.Writer) er
 	}
 	fmt.Fprintf(out, "wrote %s\n", path)
 	return nil
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
 }
 
 // parseWithPath parses flags that may come before or after one path.
