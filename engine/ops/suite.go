@@ -29,6 +29,8 @@ func Cases() []Case {
 	all = append(all, sumCases()...)
 	all = append(all, matmulCases()...)
 	all = append(all, quantMatmulCases()...)
+	all = append(all, normActCases()...)
+	all = append(all, ropeAttentionCases()...)
 	return all
 }
 
