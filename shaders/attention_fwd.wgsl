@@ -13,6 +13,7 @@
 // into p (workgroup memory, T <= MAXT), max and sum are tree reductions, and
 // invocation lid then sums dimension lid (+WG, ...) of the weighted values.
 // Per invocation no loop runs more than ceil(HS/WG)*T trips.
+// Include: workgroup_reduce.wgsl (workgroup_max, workgroup_sum over WG).
 
 const WG: u32 = 256u;
 const MAXT: u32 = 2048u; // longest sequence (8 KiB of workgroup memory)
@@ -37,37 +38,6 @@ struct Params {
 
 var<workgroup> p: array<f32, MAXT>;
 var<workgroup> qs: array<f32, MAXHS>;
-var<workgroup> scratch: array<f32, WG>;
-
-// workgroup_max returns the max of v over the workgroup to every invocation.
-fn workgroup_max(lid: u32, x: f32) -> f32 {
-    scratch[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            scratch[lid] = max(scratch[lid], scratch[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let m = scratch[0];
-    workgroupBarrier(); // all have read scratch[0] before it is reused
-    return m;
-}
-
-// workgroup_sum returns the sum of v over the workgroup to every invocation.
-fn workgroup_sum(lid: u32, x: f32) -> f32 {
-    scratch[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            scratch[lid] += scratch[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let total = scratch[0];
-    workgroupBarrier();
-    return total;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,

@@ -12,6 +12,7 @@
 // apart (the launcher bounds cols so each loop stays far below lavapipe's
 // 65535-trip cut-off) and combine the sums by tree reductions in workgroup
 // memory.
+// Include: workgroup_reduce.wgsl (workgroup_max, workgroup_sum over WG).
 
 const WG: u32 = 256u;
 
@@ -28,23 +29,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
-
-var<workgroup> scratch: array<f32, WG>;
-
-// workgroup_sum returns the sum of v over the workgroup to every invocation.
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            scratch[lid] += scratch[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let t = scratch[0];
-    workgroupBarrier(); // all have read scratch[0] before it is reused
-    return t;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,

@@ -7,6 +7,7 @@
 // apart (a 152k-column row is ~600 trips per loop: lavapipe silently leaves
 // a loop after 65535) and combine max and sum by tree reductions in
 // workgroup memory. Subtracting m_r keeps every exp in (0, 1].
+// Include: workgroup_reduce.wgsl (workgroup_max, workgroup_sum over WG).
 
 const WG: u32 = 256u;
 
@@ -18,38 +19,6 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
-
-var<workgroup> scratch: array<f32, WG>;
-
-// workgroup_max returns the max of v over the workgroup to every invocation.
-fn workgroup_max(lid: u32, v: f32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            scratch[lid] = max(scratch[lid], scratch[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let m = scratch[0];
-    workgroupBarrier(); // all have read scratch[0] before it is reused
-    return m;
-}
-
-// workgroup_sum returns the sum of v over the workgroup to every invocation.
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            scratch[lid] += scratch[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let t = scratch[0];
-    workgroupBarrier();
-    return t;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,

@@ -33,7 +33,7 @@ type attnParams struct {
 
 // NewAttention builds the attention kernel on d.
 func NewAttention(d *gpu.Device) (*Attention, error) {
-	k, err := d.Kernel("attention_fwd.wgsl", nil,
+	k, err := d.Kernel("attention_fwd.wgsl", rowReduce,
 		gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err

@@ -27,11 +27,11 @@ type normParams struct {
 
 // NewNorm builds the normalization kernels on d.
 func NewNorm(d *gpu.Device) (*Norm, error) {
-	rms, err := d.Kernel("rmsnorm_fwd.wgsl", nil, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.ReadWrite, gpu.Uniform)
+	rms, err := d.Kernel("rmsnorm_fwd.wgsl", rowReduce, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err
 	}
-	layer, err := d.Kernel("layernorm_fwd.wgsl", nil,
+	layer, err := d.Kernel("layernorm_fwd.wgsl", rowReduce,
 		gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.ReadWrite, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err

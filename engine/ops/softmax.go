@@ -20,9 +20,13 @@ const softmaxMaxCols = 256 * 16384
 
 type softmaxParams struct{ Rows, Cols uint32 }
 
+// rowReduce is the snippet of workgroup-wide max and sum that the
+// one-row-per-workgroup kernels (softmax, norms, attention) share.
+var rowReduce = []string{"workgroup_reduce.wgsl"}
+
 // NewSoftmax builds the softmax kernel on d.
 func NewSoftmax(d *gpu.Device) (*Softmax, error) {
-	k, err := d.Kernel("softmax_fwd.wgsl", nil, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	k, err := d.Kernel("softmax_fwd.wgsl", rowReduce, gpu.Read, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err
 	}
