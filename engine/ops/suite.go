@@ -31,6 +31,7 @@ func Cases() []Case {
 	all = append(all, quantMatmulCases()...)
 	all = append(all, normActCases()...)
 	all = append(all, ropeAttentionCases()...)
+	all = append(all, embedLossCases()...)
 	return all
 }
 
