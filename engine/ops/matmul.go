@@ -42,6 +42,10 @@ var matmulFiles = map[Variant]string{
 	Tiled:           "matmul_f32_tiled_fwd.wgsl",
 }
 
+// rbTileSnippet is the register tile the register-blocked kernels (f32 and
+// quantized) share.
+var rbTileSnippet = []string{"rb_tile.wgsl"}
+
 // BestMatMulVariant picks the fastest variant for d's adapter: register
 // blocking on CPU adapters (lavapipe, SwiftShader; measured there at
 // about 20x naive and 5x tiled), workgroup tiling on real GPUs.
@@ -85,7 +89,11 @@ func NewMatMul(d *gpu.Device, v Variant) (*MatMul, error) {
 		return nil, fmt.Errorf("ops: no matmul variant %v", v)
 	}
 	access := []gpu.Access{gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform}
-	k, err := d.Kernel(file, nil, access...)
+	var include []string
+	if v == RegisterBlocked {
+		include = rbTileSnippet
+	}
+	k, err := d.Kernel(file, include, access...)
 	if err != nil {
 		return nil, err
 	}

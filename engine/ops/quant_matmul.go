@@ -90,7 +90,7 @@ func NewQuantMatMul(d *gpu.Device, t tensor.QuantType) (*QuantMatMul, error) {
 	if !ok {
 		return nil, fmt.Errorf("ops: no quantized matmul for %v", t)
 	}
-	include := append(f.include[:len(f.include):len(f.include)], f.quad)
+	include := append(append(rbTileSnippet[:len(rbTileSnippet):len(rbTileSnippet)], f.include...), f.quad)
 	k, err := d.Kernel(quantMatMulFile, include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err
