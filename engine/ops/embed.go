@@ -11,8 +11,8 @@ import (
 
 // Embed launches the embedding gathers: out (n, C) = rows tokens[i] of a
 // (V, C) table, f32 (embed_f32_fwd.wgsl) or quantized Q8_0 / Q4_0 kept
-// packed and decoded in the kernel (embed_quant_fwd.wgsl with the type's
-// element snippet). The kernels are built once, in NewEmbed. Token ids
+// packed and decoded in the kernel (embed_q8_0_fwd.wgsl,
+// embed_q4_0_fwd.wgsl). The kernels are built once, in NewEmbed. Token ids
 // are a u32 buffer (NewTokens uploads and validates them); a kernel clamps
 // an out-of-range id to row V-1, so it never reads outside the table.
 type Embed struct {
@@ -24,9 +24,12 @@ type Embed struct {
 // embedWG is the workgroup size (const WG) of the embed kernels.
 const embedWG = 256
 
-// embedQuantFile is the gather shared by every quantized type; the type's
-// decoder snippets and its quant_element snippet are prepended.
-const embedQuantFile = "embed_quant_fwd.wgsl"
+// embedFiles names, per quantized type, its embed kernel; the decoder
+// snippets are quantFiles' include list.
+var embedFiles = map[tensor.QuantType]string{
+	tensor.Q8_0: "embed_q8_0_fwd.wgsl",
+	tensor.Q4_0: "embed_q4_0_fwd.wgsl",
+}
 
 // embedParams is the Params struct of the embed kernels.
 type embedParams struct {
@@ -44,9 +47,7 @@ func NewEmbed(d *gpu.Device) (*Embed, error) {
 	}
 	e := &Embed{d: d, f32: f, quant: map[tensor.QuantType]*gpu.Kernel{}}
 	for _, t := range quantTypes() {
-		f := quantFiles[t]
-		include := append(f.include[:len(f.include):len(f.include)], f.element)
-		k, err := d.Kernel(embedQuantFile, include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+		k, err := d.Kernel(embedFiles[t], quantFiles[t].include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
 		if err != nil {
 			return nil, err
 		}

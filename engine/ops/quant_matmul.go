@@ -14,14 +14,13 @@ import (
 const quantMatMulFile = "matmul_quant_rb_fwd.wgsl"
 
 // quantFiles names, per quantized type, its dequant kernel, the decoder
-// snippets every quantized kernel shares, the matmul's block-loading
-// snippet and the embedding gather's element snippet.
+// snippets both kernels share, and the matmul's block-loading snippet.
 var quantFiles = map[tensor.QuantType]struct {
-	dequant, quad, element string
-	include                []string
+	dequant, quad string
+	include       []string
 }{
-	tensor.Q8_0: {"dequant_q8_0.wgsl", "q8_0_rb_quad.wgsl", "q8_0_element.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
-	tensor.Q4_0: {"dequant_q4_0.wgsl", "q4_0_rb_quad.wgsl", "q4_0_element.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
+	tensor.Q8_0: {"dequant_q8_0.wgsl", "q8_0_rb_quad.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
+	tensor.Q4_0: {"dequant_q4_0.wgsl", "q4_0_rb_quad.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
 }
 
 // QuantWeights is a frozen weight matrix W (N, K) on the GPU, still

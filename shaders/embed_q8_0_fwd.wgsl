@@ -1,13 +1,11 @@
-// embed_quant_fwd: out[i, c] = dequant(table)[tok_i, c] for i < n, c < cols,
-// with tok_i = min(tokens[i], vocab - 1); table is a packed quantized (vocab,
+// embed_q8_0_fwd: out[i, c] = dequant(table)[tok_i, c] for i < n, c < cols,
+// with tok_i = min(tokens[i], vocab - 1); table is a packed Q8_0 (vocab,
 // cols) matrix (engine/tensor.Packed), decoded in the kernel, never expanded
 // in GPU memory. Bit-exact with engine/tensor.Decode.
 // Twin: engine/ref.EncoderForward (wpe nil) on the tensor.Decode'd table
 // (engine/ops.Embed.Quant).
-// Include, per type: f16_decode.wgsl, <type>_decode.wgsl and
-// <type>_element.wgsl, which defines quant_element(b, j): element j of
-// block b, read from this kernel's quants and scales.
-// Bindings: tokens (n u32) read, quants (vec4<u32>, tensor.Packed.Quants) read,
+// Include: f16_decode.wgsl, q8_0_decode.wgsl.
+// Bindings: tokens (n u32) read, quants (vocab*cols/16 vec4<u32>) read,
 // scales (ceil(vocab*cols/64) u32) read, out (n*cols) read_write, Params.
 // One invocation per output element: i = gid.y * params.row + gid.x of
 // params.elems; the grid may be 2-D. Out-of-range ids are clamped to the
@@ -38,5 +36,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = i % params.cols;
     let b = tok * (params.cols / 32u) + c / 32u; // block
     let j = c % 32u;                             // element of the block
-    out[i] = quant_element(b, j);
+    let quad = q8_0_quad(quants[2u * b + j / 16u][(j % 16u) / 4u]);
+    out[i] = quad[j % 4u] * q8_0_scale(scales[b / 2u], b);
 }
