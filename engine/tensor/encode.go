@@ -7,9 +7,11 @@ import (
 )
 
 // EncodeRows stores the values x as type t in out, which must be exactly
-// t.RowBytes(len(x)) bytes long. The block formats are made as llama.cpp's
-// quantize_row_*_ref makes them (llama-quantize without an importance
-// matrix), so files written here match llama.cpp's bit for bit.
+// t.RowBytes(len(x)) bytes long. The 32-value linear formats are made as
+// llama.cpp's quantize_row_*_ref makes them (llama-quantize without an
+// importance matrix), so files written here match llama.cpp's bit for bit;
+// Q4_K, Q5_K, Q6_K and IQ4_NL use a simpler one-pass scheme of their own
+// (kquant_encode.go), within stated error bounds but not byte-identical.
 // CanEncode tells which types have an encoder.
 func EncodeRows(t Type, out []byte, x []float32) error {
 	if err := t.checkSizes(len(x), len(out)); err != nil {
@@ -36,9 +38,9 @@ func EncodeRows(t Type, out []byte, x []float32) error {
 	if encode == nil {
 		return fmt.Errorf("tensor: no encoder for %v", t)
 	}
-	bb := t.BlockBytes()
-	for b := 0; b < len(x)/BlockLen; b++ {
-		encode(out[b*bb:(b+1)*bb], x[b*BlockLen:(b+1)*BlockLen])
+	bl, bb := t.BlockLen(), t.BlockBytes()
+	for b := 0; b < len(x)/bl; b++ {
+		encode(out[b*bb:(b+1)*bb], x[b*bl:(b+1)*bl])
 	}
 	return nil
 }
@@ -57,9 +59,8 @@ func QuantizeQ8_0(out []byte, x []float32) error { return EncodeRows(Q8_0, out, 
 // QuantizeQ4_0 is EncodeRows(Q4_0, out, x).
 func QuantizeQ4_0(out []byte, x []float32) error { return EncodeRows(Q4_0, out, x) }
 
-// blockEncoder returns the function that encodes one 32-value block of
-// type t, or nil where there is none (the K-quants and IQ4_NL, whose
-// reference quantizers search for scales and are not ported).
+// blockEncoder returns the function that encodes one block of type t, or
+// nil where there is none.
 func blockEncoder(t Type) func(blk []byte, x []float32) {
 	switch t {
 	case Q4_0:
@@ -72,6 +73,14 @@ func blockEncoder(t Type) func(blk []byte, x []float32) {
 		return encodeQ5_1
 	case Q8_0:
 		return encodeQ8_0
+	case IQ4_NL:
+		return encodeIQ4_NL
+	case Q4_K:
+		return encodeQ4_K
+	case Q5_K:
+		return encodeQ5_K
+	case Q6_K:
+		return encodeQ6_K
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -161,8 +162,8 @@ func TestDecodeGolden(t *testing.T) {
 func TestEncodeGolden(t *testing.T) {
 	x := goldenValues()
 	for _, typ := range SupportedTypes() {
-		if !CanEncode(typ) {
-			continue
+		if !CanEncode(typ) || slices.Contains(ownEncoders, typ) {
+			continue // no llama.cpp bytes to match: kquant_encode_test.go
 		}
 		out := make([]byte, mustRowBytes(typ, goldenN))
 		if err := EncodeRows(typ, out, x); err != nil {

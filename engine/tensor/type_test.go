@@ -23,10 +23,10 @@ func TestTypeGeometry(t *testing.T) {
 		{Q5_0, 6, "Q5_0", 32, 22, true, 176, "q5_0"},
 		{Q5_1, 7, "Q5_1", 32, 24, true, 192, "q5_1"},
 		{Q8_0, 8, "Q8_0", 32, 34, true, 272, "q8_0"},
-		{Q4_K, 12, "Q4_K", 256, 144, false, 144, "q4_k"},
-		{Q5_K, 13, "Q5_K", 256, 176, false, 176, "q5_k"},
-		{Q6_K, 14, "Q6_K", 256, 210, false, 210, "q6_k"},
-		{IQ4_NL, 20, "IQ4_NL", 32, 18, false, 144, "iq4_nl"},
+		{Q4_K, 12, "Q4_K", 256, 144, true, 144, "q4_k"},
+		{Q5_K, 13, "Q5_K", 256, 176, true, 176, "q5_k"},
+		{Q6_K, 14, "Q6_K", 256, 210, true, 210, "q6_k"},
+		{IQ4_NL, 20, "IQ4_NL", 32, 18, true, 144, "iq4_nl"},
 		{BF16, 30, "BF16", 1, 2, true, 512, "bf16"},
 	}
 	if got := len(SupportedTypes()); got != len(cases) {
@@ -101,8 +101,8 @@ func TestCodecLengthsChecked(t *testing.T) {
 	if err := DecodeRows(Q6_K, make([]float32, 256), make([]byte, 209)); err == nil {
 		t.Error("short Q6_K block accepted")
 	}
-	if err := EncodeRows(Q4_K, make([]byte, 144), make([]float32, 256)); err == nil {
-		t.Error("Q4_K encoded without an encoder")
+	if err := EncodeRows(Q4_K, make([]byte, 144), make([]float32, 128)); err == nil {
+		t.Error("Q4_K with half a block accepted")
 	}
 	if err := EncodeRows(F16, make([]byte, 3), make([]float32, 2)); err == nil {
 		t.Error("F16 with 3 bytes for 2 values accepted")
