@@ -34,3 +34,42 @@ func CrossEntropyForward[F ~float32 | ~float64](losses, logits []F, targets []in
 		losses[r] = F(math.Log(sum) + m - float64(xr[t]))
 	}
 }
+
+// CrossEntropyBackward is CrossEntropyForward's backward pass fused with
+// the softmax it contains, accumulating:
+//
+//	dlogits[r, c] += (softmax(logits[r, :])[c] - (c == targets[r] ? 1 : 0)) * dlosses[r]
+//
+// Shapes as in CrossEntropyForward; dlosses has rows values, the gradient
+// of the final loss with respect to each row's loss (1/n for a mean over
+// n unmasked rows). A row with a negative target was masked in the
+// forward (its loss is the constant 0) and gets no gradient: its dlogits
+// stay as they are. The softmax is recomputed in float64 whatever F is.
+// No gradient may alias an input.
+// Twin (not written yet): shaders/crossentropy_bwd.wgsl.
+func CrossEntropyBackward[F ~float32 | ~float64](dlogits, dlosses, logits []F, targets []int, rows, cols int) {
+	for r := range rows {
+		t := targets[r]
+		if t < 0 {
+			continue
+		}
+		xr := logits[r*cols : (r+1)*cols]
+		m := math.Inf(-1)
+		for _, v := range xr {
+			m = max(m, float64(v))
+		}
+		var sum float64
+		for _, v := range xr {
+			sum += math.Exp(float64(v) - m)
+		}
+		dl := float64(dlosses[r])
+		dr := dlogits[r*cols : (r+1)*cols]
+		for c, v := range xr {
+			p := math.Exp(float64(v)-m) / sum
+			if c == t {
+				p--
+			}
+			dr[c] += F(p * dl)
+		}
+	}
+}

@@ -19,3 +19,29 @@ func EncoderForward[F ~float32 | ~float64](out []F, tokens []int, wte, wpe []F, 
 		}
 	}
 }
+
+// EncoderBackward is EncoderForward's backward pass, a scatter-add:
+//
+//	dwte[tokens[b,t],:] += dout[b,t,:]
+//	dwpe[t,:]           += dout[b,t,:]
+//
+// Shapes as in EncoderForward: dout is (B,T,C), dwte (V,C), dwpe (maxT,C).
+// A token that occurs several times gathers every occurrence's gradient.
+// Either gradient may be nil when not wanted (a frozen embedding table;
+// no position embeddings).
+// Twin (not written yet): shaders/encoder_bwd.wgsl.
+func EncoderBackward[F ~float32 | ~float64](dwte, dwpe, dout []F, tokens []int, B, T, C int) {
+	for b := range B {
+		for t := range T {
+			d := dout[(b*T+t)*C:][:C]
+			if dwte != nil {
+				row := dwte[tokens[b*T+t]*C:][:C]
+				Add(row, row, d)
+			}
+			if dwpe != nil {
+				row := dwpe[t*C:][:C]
+				Add(row, row, d)
+			}
+		}
+	}
+}

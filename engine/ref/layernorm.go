@@ -45,3 +45,47 @@ func LayerNormForward[F ~float32 | ~float64](out, mean, rstd, inp, weight, bias 
 		}
 	}
 }
+
+// LayerNormBackward is LayerNormForward's backward pass, accumulating. With
+// n[c] = (inp[b,t,c] - mean[b,t]) * rstd[b,t] (the normalized row) and
+// g = dout[b,t,:] * weight:
+//
+//	dinp[b,t,c] += rstd[b,t] * (g[c] - mean over c' of g[c'] - n[c] * mean over c' of g[c'] * n[c'])
+//	dweight[c]  += sum over b,t of dout[b,t,c] * n[c]
+//	dbias[c]    += sum over b,t of dout[b,t,c]
+//
+// The two means are the paths through mean and rstd, which every input
+// moves. Shapes as in LayerNormForward; mean and rstd are the ones it saved.
+// Any of dinp, dweight and dbias may be nil when not wanted (dbias when the
+// forward had no bias). Sums and products are taken in float64 whatever F
+// is. No gradient may alias an input.
+// Twin (not written yet): shaders/layernorm_bwd.wgsl.
+func LayerNormBackward[F ~float32 | ~float64](dinp, dweight, dbias, dout, inp, weight, mean, rstd []F, B, T, C int) {
+	n := make([]float64, C)
+	for bt := range B * T {
+		x := inp[bt*C : (bt+1)*C]
+		d := dout[bt*C : (bt+1)*C]
+		m, s := float64(mean[bt]), float64(rstd[bt])
+		var gm, gnm float64 // means over the row of g and of g * n
+		for c, v := range x {
+			n[c] = (float64(v) - m) * s
+			g := float64(d[c]) * float64(weight[c])
+			gm += g
+			gnm += g * n[c]
+		}
+		gm /= float64(C)
+		gnm /= float64(C)
+		for c, dv := range d {
+			if dbias != nil {
+				dbias[c] += dv
+			}
+			if dweight != nil {
+				dweight[c] += F(float64(dv) * n[c])
+			}
+			if dinp != nil {
+				g := float64(dv) * float64(weight[c])
+				dinp[bt*C+c] += F(s * (g - gm - n[c]*gnm))
+			}
+		}
+	}
+}

@@ -16,3 +16,26 @@ func LinearForward[F ~float32 | ~float64](out, inp, weight, bias []F, N, C, OC i
 		Add(out[n*OC:(n+1)*OC], out[n*OC:(n+1)*OC], bias)
 	}
 }
+
+// LinearBackward is LinearForward's backward pass, accumulating:
+//
+//	dinp (N, C)     += dout (N, OC) @ weight
+//	dweight (OC, C) += dout^T @ inp
+//	dbias (OC)      += sum over n of dout[n, :]
+//
+// Any of dinp, dweight and dbias may be nil when not wanted (frozen base
+// weights get neither dweight nor dbias). MatMulBackward does the products.
+// Twins: MatMulBackward's kernels; the bias sum has none yet.
+func LinearBackward[F ~float32 | ~float64](dinp, dweight, dbias, dout, inp, weight []F, N, C, OC int) {
+	MatMulBackward(dinp, dweight, dout, inp, weight, N, OC, C)
+	if dbias == nil {
+		return
+	}
+	for o := range OC {
+		var s F
+		for n := range N {
+			s += dout[n*OC+o]
+		}
+		dbias[o] += s
+	}
+}

@@ -24,3 +24,40 @@ func MatMul[T ~float32 | ~float64](y, x, w []T, M, N, K int) {
 		}
 	}
 }
+
+// MatMulBackward is MatMul's backward pass, accumulating into dx and dw:
+//
+//	dx (M, K) += dy (M, N) @ w,    dx[m*K+k] += sum over n of dy[m*N+n] * w[n*K+k]
+//	dw (N, K) += dy^T @ x (M, K),  dw[n*K+k] += sum over m of dy[m*N+n] * x[m*K+k]
+//
+// Either of dx and dw may be nil when not wanted: a frozen (quantized)
+// weight gets no dw, the first layer's input no dx. Each sum runs in F, in
+// ascending index, into a fresh total that is then added once, so the
+// result does not depend on what the buffer held. No gradient may alias an
+// input.
+// Twins (not written yet): shaders/matmul_bwd_dx.wgsl, matmul_bwd_dw.wgsl.
+func MatMulBackward[T ~float32 | ~float64](dx, dw, dy, x, w []T, M, N, K int) {
+	if dx != nil {
+		for m := range M {
+			dyr := dy[m*N : (m+1)*N]
+			for k := range K {
+				var s T
+				for n, d := range dyr {
+					s += d * w[n*K+k]
+				}
+				dx[m*K+k] += s
+			}
+		}
+	}
+	if dw != nil {
+		for n := range N {
+			for k := range K {
+				var s T
+				for m := range M {
+					s += dy[m*N+n] * x[m*K+k]
+				}
+				dw[n*K+k] += s
+			}
+		}
+	}
+}

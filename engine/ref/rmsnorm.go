@@ -29,3 +29,40 @@ func RMSNormForward[F ~float32 | ~float64](out, rstd, inp, weight []F, B, T, C i
 		}
 	}
 }
+
+// RMSNormBackward is RMSNormForward's backward pass, accumulating. With
+// g = dout * weight and s = rstd[b,t] for one row x = inp[b,t,:]:
+//
+//	dinp[b,t,c] += s * g[c] - s^3 * x[c] * (sum over c' of g[c'] * x[c']) / C
+//	dweight[c]  += sum over b,t of dout[b,t,c] * x[c] * s
+//
+// The second term of dinp is the path through s, which every x[c] moves
+// (ds/dx[c] = -s^3 x[c] / C). Shapes as in RMSNormForward; rstd is the
+// one it saved. dinp and dweight may each be nil when not wanted (a frozen
+// norm gets no dweight). Sums and products are taken in float64 whatever
+// F is. No gradient may alias an input.
+// Twin (not written yet): shaders/rmsnorm_bwd.wgsl.
+func RMSNormBackward[F ~float32 | ~float64](dinp, dweight, dout, inp, weight, rstd []F, B, T, C int) {
+	for bt := range B * T {
+		x := inp[bt*C : (bt+1)*C]
+		d := dout[bt*C : (bt+1)*C]
+		s := float64(rstd[bt])
+		if dweight != nil {
+			for c, v := range x {
+				dweight[c] += F(float64(d[c]) * float64(v) * s)
+			}
+		}
+		if dinp == nil {
+			continue
+		}
+		var gx float64 // sum over c of g[c] * x[c]
+		for c, v := range x {
+			gx += float64(d[c]) * float64(weight[c]) * float64(v)
+		}
+		k := s * s * s * gx / float64(C)
+		di := dinp[bt*C : (bt+1)*C]
+		for c, v := range x {
+			di[c] += F(s*float64(d[c])*float64(weight[c]) - k*float64(v))
+		}
+	}
+}

@@ -47,3 +47,42 @@ func RopeForward[F ~float32 | ~float64](out, inp []F, pos []int, B, T, NH, HS in
 		}
 	}
 }
+
+// RopeBackward is RopeForward's backward pass. The rotation is orthogonal,
+// so its transpose is the rotation by -angle, on the same pairs:
+//
+//	dinp[x] += dout[x]*cos(angle) + dout[y]*sin(angle)
+//	dinp[y] += dout[y]*cos(angle) - dout[x]*sin(angle)
+//
+// Shapes, pos, theta and pairs as in RopeForward. dinp may be dout itself,
+// as the forward may run in place: then there is nothing to accumulate
+// into, and the gradient is rotated back in place (dout = R^T dout), as a
+// training step does on the dq and dk buffers it rotated forward in place.
+// Taken in float64 whatever F is.
+// Twin (not written yet): shaders/rope_bwd.wgsl.
+func RopeBackward[F ~float32 | ~float64](dinp, dout []F, pos []int, B, T, NH, HS int, theta float64, pairs RopePairs) {
+	inPlace := len(dinp) > 0 && len(dout) > 0 && &dinp[0] == &dout[0]
+	half := HS / 2
+	for bt := range B * T {
+		p := float64(pos[bt])
+		for i := range half {
+			angle := p * math.Pow(theta, -2*float64(i)/float64(HS))
+			sin, cos := math.Sincos(angle)
+			for h := range NH {
+				base := (bt*NH + h) * HS
+				x, y := base+2*i, base+2*i+1
+				if pairs == RopeHalf {
+					x, y = base+i, base+i+half
+				}
+				a, b := float64(dout[x]), float64(dout[y])
+				dx, dy := a*cos+b*sin, b*cos-a*sin
+				if inPlace {
+					dinp[x], dinp[y] = F(dx), F(dy)
+				} else {
+					dinp[x] += F(dx)
+					dinp[y] += F(dy)
+				}
+			}
+		}
+	}
+}

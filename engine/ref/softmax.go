@@ -31,3 +31,26 @@ func Softmax[F ~float32 | ~float64](out, x []F, rows, cols int) {
 		}
 	}
 }
+
+// SoftmaxBackward is Softmax's backward pass, accumulating. With p = out,
+// the forward's output, for each row r:
+//
+//	dinp[r, c] += p[r, c] * (dout[r, c] - sum over c' of p[r, c'] * dout[r, c'])
+//
+// The subtracted sum is the path through the row's normalizer. Shapes as
+// in Softmax. Taken in float64 whatever F is. No gradient may alias an
+// input.
+// Twin (not written yet): shaders/softmax_bwd.wgsl.
+func SoftmaxBackward[F ~float32 | ~float64](dinp, dout, out []F, rows, cols int) {
+	for r := range rows {
+		p := out[r*cols : (r+1)*cols]
+		d := dout[r*cols : (r+1)*cols]
+		var pd float64
+		for c, v := range p {
+			pd += float64(v) * float64(d[c])
+		}
+		for c, v := range p {
+			dinp[r*cols+c] += F(float64(v) * (float64(d[c]) - pd))
+		}
+	}
+}

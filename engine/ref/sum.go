@@ -6,6 +6,7 @@ package ref
 //
 //	Sum(x) = sum over i of x[i]
 //
+// Backward: dx[i] += dsum for every i; no function of its own.
 // Twin: shaders/sum_partial.wgsl + sum_final.wgsl (engine/ops.Sum).
 func Sum[F ~float32 | ~float64](x []F) float64 {
 	var s float64
