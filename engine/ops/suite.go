@@ -32,6 +32,9 @@ func Cases() []Case {
 	all = append(all, normActCases()...)
 	all = append(all, ropeAttentionCases()...)
 	all = append(all, embedLossCases()...)
+	all = append(all, rawCases()...)
+	all = append(all, vocabCases()...)
+	all = append(all, biasCases()...)
 	return all
 }
 
@@ -50,6 +53,7 @@ func Benches() []Bench {
 	all = append(all, peakBenches()...)
 	all = append(all, matmulBenches()...)
 	all = append(all, quantMatmulBenches()...)
+	all = append(all, rawBenches()...)
 	return all
 }
 
