@@ -164,8 +164,15 @@ type runState struct {
 		Name   string  `json:"name"`
 		OK     bool    `json:"ok"`
 		Error  string  `json:"error"`
+		Note   string  `json:"note"`
 		MS     float64 `json:"ms"`
 		GFLOPS float64 `json:"gflops"`
+		// forward-pass benchmarks (type "forward")
+		Type          string  `json:"type"`
+		Prefill       float64 `json:"prefill"`
+		PrefillGFLOPS float64 `json:"prefill_gflops"`
+		Decode        float64 `json:"decode"`
+		DecodeGFLOPS  float64 `json:"decode_gflops"`
 	} `json:"rows"`
 }
 
@@ -218,8 +225,8 @@ func TestBrowserNoAdapter(t *testing.T) {
 	t.Logf("without WebGPU the page says: %s", st.Error)
 }
 
-// TestBrowserOpTests runs every ops parity case through the real wasm in
-// Chromium and asserts they all pass.
+// TestBrowserOpTests runs every ops parity case and the whole-model cases
+// (model.Cases) through the real wasm in Chromium and asserts they all pass.
 func TestBrowserOpTests(t *testing.T) {
 	st := runPage(t, "index.html", 15*time.Minute)
 	if st.Error != "" {
@@ -228,6 +235,9 @@ func TestBrowserOpTests(t *testing.T) {
 	for _, r := range st.Rows {
 		if !r.OK {
 			t.Errorf("%s failed in the browser: %s", r.Name, r.Error)
+		}
+		if r.Note != "" {
+			t.Logf("browser %s: %s (%.0f ms)", r.Name, r.Note, r.MS)
 		}
 	}
 	if st.Passed == 0 {
@@ -250,6 +260,13 @@ func BenchmarkBrowserKernels(b *testing.B) {
 		b.Run(r.Name, func(b *testing.B) {
 			if r.Error != "" {
 				b.Fatal(r.Error)
+			}
+			if r.Type == "forward" {
+				b.ReportMetric(r.Prefill, "prefill-tok/s")
+				b.ReportMetric(r.PrefillGFLOPS, "prefill-GFLOP/s")
+				b.ReportMetric(r.Decode, "decode-tok/s")
+				b.ReportMetric(r.DecodeGFLOPS, "decode-GFLOP/s")
+				return
 			}
 			b.ReportMetric(r.GFLOPS, "GFLOP/s")
 		})

@@ -20,13 +20,21 @@ export function run(cmd, table, status) {
       case "case":
         state.rows.push(ev);
         ev.ok ? state.passed++ : state.failed++;
-        addRow(table, [ev.name, ev.ok ? "pass" : "FAIL", `${ev.ms} ms`, ev.error || ""], ev.ok ? "pass" : "fail");
+        addRow(table, [ev.name, ev.ok ? "pass" : "FAIL", `${ev.ms} ms`, ev.error || ev.note || ""], ev.ok ? "pass" : "fail");
         break;
       case "bench": {
         state.rows.push(ev);
         if (ev.name === "fma_peak" && !ev.error) state.peak = ev.gflops;
         const ofPeak = state.peak && !ev.error ? `${((100 * ev.gflops) / state.peak).toFixed(1)}%` : "";
         addRow(table, [ev.name, ev.error ? "error" : ev.gflops.toFixed(3), ofPeak, ev.error || ""], ev.error ? "fail" : "");
+        break;
+      }
+      case "forward": {
+        state.rows.push(ev);
+        const frac = (g) => (state.peak ? ` (${((100 * g) / state.peak).toFixed(1)}% of peak)` : "");
+        const text = ev.error ? "error" :
+          `prefill ${ev.prefill.toFixed(2)} tok/s${frac(ev.prefill_gflops)}, decode ${ev.decode.toFixed(2)} tok/s${frac(ev.decode_gflops)}`;
+        addRow(table, [ev.name, text, "", ev.error || ""], ev.error ? "fail" : "");
         break;
       }
       case "done":

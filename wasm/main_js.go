@@ -4,11 +4,14 @@
 // Web Worker (site/worker.js), never on the page's main thread, and exposes
 // globalThis.webpeft to that worker:
 //
-//	webpeft.runTests(onEvent) -> Promise   every ops.Cases() parity check
-//	webpeft.runBenches(onEvent) -> Promise every ops.Benches() measurement
+//	webpeft.runTests(onEvent) -> Promise   every ops.Cases() parity check, then
+//	                                       the whole-model model.Cases()
+//	webpeft.runBenches(onEvent) -> Promise every ops.Benches() measurement,
+//	                                       then the forward pass (model.BenchForward)
 //
 // onEvent receives plain objects: {type:"device", ...}, {type:"case", name,
-// ok, error, ms}, {type:"bench", name, gflops}, {type:"done", ...}.
+// ok, error, ms, note}, {type:"bench", name, gflops},
+// {type:"forward", name, prefill, prefill_gflops, decode, decode_gflops}, {type:"done", ...}.
 // Every handler starts a goroutine and returns a Promise: GPU calls wait on
 // promises and must never block the event loop.
 package main
@@ -21,7 +24,9 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"webpeft/engine/gpu"
+	"webpeft/engine/model"
 	"webpeft/engine/ops"
+	"webpeft/engine/tensor"
 )
 
 func main() {
@@ -115,10 +120,13 @@ func runTests(emit func(map[string]any)) error {
 	}
 	defer d.Close()
 	passed, failed := 0, 0
-	for _, c := range ops.Cases() {
+	notes := map[string]string{}
+	cases := append(ops.Cases(), model.Cases(func(name, fig string) { notes[name] = fig })...)
+	for _, c := range cases {
 		start := time.Now()
 		err := c.Run(d)
-		ev := map[string]any{"type": "case", "name": c.Name, "ok": err == nil, "ms": time.Since(start).Milliseconds()}
+		ev := map[string]any{"type": "case", "name": c.Name, "ok": err == nil, "ms": time.Since(start).Milliseconds(),
+			"note": notes[c.Name]}
 		if err != nil {
 			ev["error"] = err.Error()
 			failed++
@@ -145,6 +153,21 @@ func runBenches(emit func(map[string]any)) error {
 		}
 		emit(ev)
 	}
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0} {
+		emit(forwardEvent(model.BenchForward(d, model.SmolLM2Shape(typ), 256, 8)))
+	}
 	emit(map[string]any{"type": "done", "adapter": d.Info.Name})
 	return nil
+}
+
+// forwardEvent reports a forward-pass benchmark: tokens/s of prefill (256
+// tokens) and decode on a SmolLM2-135M-shaped random model.
+func forwardEvent(r model.ForwardBench, err error) map[string]any {
+	ev := map[string]any{"type": "forward", "name": "forward/" + r.Model,
+		"prefill": r.PrefillTokS, "prefill_gflops": r.PrefillGFLOPS,
+		"decode": r.DecodeTokS, "decode_gflops": r.DecodeGFLOPS, "peak_bytes": r.PeakBytes}
+	if err != nil {
+		ev["error"] = err.Error()
+	}
+	return ev
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"webpeft/engine/gpu"
 
 	"webpeft/engine/model"
 )
@@ -19,22 +22,21 @@ type logitsJSON struct {
 }
 
 // cmdLogits runs the forward pass over a token sequence at positions
-// 0..T-1. Only the CPU reference exists so far (--device cpu); the WebGPU
-// forward pass is the next piece of work.
+// 0..T-1, on the GPU (default) or the pure-Go CPU reference.
 func cmdLogits(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("logits", flag.ContinueOnError)
 	path := fs.String("model", "", "model file (GGUF) or Hugging Face folder")
 	tokens := fs.String("tokens", "", `token ids, e.g. "1 2 3"`)
 	all := fs.Bool("all", false, "print one row per position, not only the last")
-	device := fs.String("device", "cpu", "where to run: cpu (the pure-Go reference)")
+	device := fs.String("device", "gpu", "where to run: gpu (WebGPU) or cpu (the pure-Go reference)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" || *tokens == "" {
-		return errors.New(`usage: webpeft logits --model MODEL --tokens "1 2 3" [--all] [--device cpu]`)
+		return errors.New(`usage: webpeft logits --model MODEL --tokens "1 2 3" [--all] [--device gpu|cpu]`)
 	}
-	if *device != "cpu" {
-		return fmt.Errorf("--device %s: only the CPU reference (--device cpu) can compute logits so far", *device)
+	if *device != "cpu" && *device != "gpu" {
+		return fmt.Errorf("--device %s: want gpu or cpu", *device)
 	}
 	m, err := model.Open(*path)
 	if err != nil {
@@ -51,13 +53,50 @@ func cmdLogits(args []string, out io.Writer) error {
 	if m.Spec.Context > 0 && len(ids) > m.Spec.Context {
 		return fmt.Errorf("%d tokens are more than the model's context of %d", len(ids), m.Spec.Context)
 	}
-	fmt.Fprintf(os.Stderr, "webpeft: %d tokens through %s on the CPU reference\n", len(ids), m.Spec.Arch)
-	rows, err := model.ReferenceLogits(m, ids)
+	var rows [][]float32
+	if *device == "cpu" {
+		fmt.Fprintf(os.Stderr, "webpeft: %d tokens through %s on the CPU reference\n", len(ids), m.Spec.Arch)
+		if rows, err = model.ReferenceLogits(m, ids); err == nil && !*all {
+			rows = rows[len(rows)-1:]
+		}
+	} else {
+		rows, err = gpuLogits(m, ids, *all)
+	}
 	if err != nil {
 		return err
 	}
-	if !*all {
-		rows = rows[len(rows)-1:]
-	}
 	return json.NewEncoder(out).Encode(logitsJSON{NVocab: m.Spec.Vocab, Logits: rows})
+}
+
+func gpuLogits(m *model.Model, ids []int, all bool) ([][]float32, error) {
+	g, err := loadGPU(m)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Device().Close()
+	defer g.Free()
+	fmt.Fprintf(os.Stderr, "webpeft: %d tokens through %s on %s\n", len(ids), m.Spec.Arch, g.Device().Info.Name)
+	return g.Logits(ids, all)
+}
+
+// loadGPU opens the GPU and uploads m, reporting progress on stderr.
+func loadGPU(m *model.Model) (*model.GPU, error) {
+	d, err := gpu.Open()
+	if err != nil {
+		return nil, err
+	}
+	start, last := time.Now(), time.Now()
+	g, err := model.LoadGPU(d, m, model.LoadOptions{Progress: func(done, total int64) {
+		if time.Since(last) > time.Second {
+			last = time.Now()
+			fmt.Fprintf(os.Stderr, "webpeft: uploading weights: %d / %d MB\n", done>>20, total>>20)
+		}
+	}})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "webpeft: %s on %s: %.1f MB of weights in %.1fs\n", m.Spec.Name, d.Info.Name,
+		float64(g.WeightBytes)/(1<<20), time.Since(start).Seconds())
+	return g, nil
 }

@@ -7,12 +7,17 @@
 //	webpeft tokenize --model MODEL [--bos] [--special]  text on stdin -> token ids
 //	webpeft tokenize --model MODEL --decode             token ids on stdin -> text
 //	webpeft convert IN OUT.gguf [--type q8_0]           HF folder or GGUF -> GGUF
-//	webpeft logits --model MODEL --tokens "1 2" [--all] forward pass (CPU reference)
+//	webpeft logits --model MODEL --tokens "1 2" [--all] [--device gpu|cpu]
+//	                                                    logits as JSON
+//	webpeft generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T]
+//	                 [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
+//	                 [--stop TEXT] [--truncate]         continue a prompt (KV cache)
+//	webpeft eval --model MODEL --data FILE [--ctx N]    mean token loss, perplexity
 //
 // MODEL is a GGUF file or a Hugging Face folder (config.json,
 // *.safetensors, tokenizer.json).
 //
-// Training, generation, export and the other verbs arrive with the engine.
+// Training, export and the other verbs arrive with the engine.
 package main
 
 import (
@@ -39,7 +44,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits (see -h of each)")
+		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval (see -h of each)")
 	}
 	switch args[0] {
 	case "serve":
@@ -56,8 +61,12 @@ func run(args []string, out io.Writer) error {
 		return cmdConvert(args[1:], out)
 	case "logits":
 		return cmdLogits(args[1:], out)
+	case "generate":
+		return cmdGenerate(args[1:], out)
+	case "eval":
+		return cmdEval(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert or logits", args[0])
+	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate or eval", args[0])
 }
 
 func cmdServe(args []string, out io.Writer) error {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"webpeft/engine/gpu/gputest"
 )
 
 // TestInspectMatchesLlamaCpp: `webpeft inspect --json` reports, for every
@@ -112,8 +114,19 @@ func TestTokenizeCommand(t *testing.T) {
 
 // TestLogitsMatchLlamaCpp: `webpeft logits --all` on every test model
 // matches llama.cpp's X.logits.json within 1e-4 x max |logit| (the
-// testdata README's tolerance), on the CPU reference.
+// testdata README's tolerance), on the GPU and on the CPU reference.
 func TestLogitsMatchLlamaCpp(t *testing.T) {
+	for _, device := range []string{"gpu", "cpu"} {
+		t.Run(device, func(t *testing.T) {
+			if device == "gpu" {
+				gputest.Device(t) // skips (fails in CI) without an adapter
+			}
+			checkLogitsCommand(t, device)
+		})
+	}
+}
+
+func checkLogitsCommand(t *testing.T, device string) {
 	tokens, err := os.ReadFile("../../testdata/models/tokens.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +146,7 @@ func TestLogitsMatchLlamaCpp(t *testing.T) {
 		}
 		var out bytes.Buffer
 		model := strings.TrimSuffix(f, ".logits.json") + ".gguf"
-		if err := run([]string{"logits", "--model", model, "--tokens", string(tokens), "--all"}, &out); err != nil {
+		if err := run([]string{"logits", "--model", model, "--tokens", string(tokens), "--all", "--device", device}, &out); err != nil {
 			t.Fatalf("%s: %v", model, err)
 		}
 		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
@@ -154,7 +167,7 @@ func TestLogitsMatchLlamaCpp(t *testing.T) {
 			t.Errorf("%s: max |diff| %g is over 1e-4 x max |logit| %g", model, maxDiff, maxLogit)
 		}
 	}
-	if err := run([]string{"logits", "--model", "../../testdata/models/tiny-gpt2-f32.gguf", "--tokens", "1 99999"}, io.Discard); err == nil {
+	if err := run([]string{"logits", "--model", "../../testdata/models/tiny-gpt2-f32.gguf", "--tokens", "1 99999", "--device", device}, io.Discard); err == nil {
 		t.Error("an out-of-vocabulary token was accepted")
 	}
 }

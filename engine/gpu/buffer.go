@@ -59,6 +59,10 @@ func (d *Device) newBuffer(label string, size uint64, usage wgpu.BufferUsage) (*
 	if err != nil {
 		return nil, fmt.Errorf("gpu: buffer %q (%d bytes): %w", label, size, err)
 	}
+	d.count(func(s *Stats) {
+		s.LiveBytes += size
+		s.PeakBytes = max(s.PeakBytes, s.LiveBytes)
+	})
 	return &Buffer{Label: label, Size: size, d: d, buf: buf, usage: usage}, nil
 }
 
@@ -68,6 +72,7 @@ func (b *Buffer) Free() {
 		return
 	}
 	b.freed = true
+	b.d.count(func(s *Stats) { s.LiveBytes -= b.Size })
 	b.buf.Destroy()
 	b.buf.Release()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
@@ -17,6 +18,23 @@ type platform struct {
 	adapter  *wgpu.Adapter
 }
 
+// The wgpu-native instance is made once per process and never released:
+// the binding's CreateInstance mallocs its InstanceExtras without zeroing
+// the fields it does not set, so a second instance can read garbage (seen:
+// wgpu-native aborting on "Unknown gles3 minor version" when a process
+// opened a device again after closing one).
+var (
+	instanceOnce sync.Once
+	instance     *wgpu.Instance
+)
+
+func processInstance() *wgpu.Instance {
+	instanceOnce.Do(func() {
+		instance = wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: wgpu.InstanceBackendPrimary})
+	})
+	return instance
+}
+
 // Open opens the system's preferred WebGPU adapter through wgpu-native.
 // It returns ErrNoAdapter (wrapped) when there is none.
 func Open() (*Device, error) {
@@ -24,12 +42,11 @@ func Open() (*Device, error) {
 		// Every error the log would print also comes back as a Go error.
 		wgpu.SetLogLevel(wgpu.LogLevelOff)
 	}
-	instance := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: wgpu.InstanceBackendPrimary})
+	instance := processInstance()
 	adapter, err := instance.RequestAdapter(&wgpu.RequestAdapterOptions{
 		PowerPreference: wgpu.PowerPreferenceHighPerformance,
 	})
 	if err != nil || adapter == nil {
-		instance.Release()
 		return nil, fmt.Errorf("%w (wgpu-native: %v); on Linux install mesa-vulkan-drivers for the lavapipe software adapter", ErrNoAdapter, err)
 	}
 	info := adapter.GetInfo()
@@ -56,7 +73,6 @@ func Open() (*Device, error) {
 	})
 	if err != nil {
 		adapter.Release()
-		instance.Release()
 		return nil, fmt.Errorf("gpu: %s refused a device with the limits webpeft needs: %w", info.Name, err)
 	}
 	d.dev = dev
@@ -87,7 +103,6 @@ func (d *Device) Close() {
 	d.queue.Release()
 	d.dev.Release()
 	d.plat.adapter.Release()
-	d.plat.instance.Release()
 	d.dev = nil
 	d.setLost("closed", "Close was called")
 }

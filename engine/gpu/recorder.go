@@ -23,6 +23,17 @@ type Call struct {
 	params *Buffer // uniform buffer holding the Params struct, or nil
 }
 
+// Free releases the call's parameter buffer and bind group. A program
+// that builds calls per shape frees them with its activations.
+func (c *Call) Free() {
+	if c == nil || c.group == nil {
+		return
+	}
+	c.params.Free()
+	c.group.Release()
+	c.group = nil
+}
+
 // Call binds bufs (one per storage binding, in order) and params (a struct
 // of fixed-size fields, written little-endian into the kernel's Uniform
 // binding; nil when the kernel has none) for a dispatch over grid.

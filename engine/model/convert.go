@@ -11,8 +11,10 @@ import (
 )
 
 // fileType is llama.cpp's general.file_type for a whole-file type
-// (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0).
-var fileType = map[tensor.Type]uint32{tensor.F32: 0, tensor.F16: 1, tensor.Q4_0: 2, tensor.Q8_0: 7}
+// (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0, and for the
+// test models' K-quants MOSTLY_Q4_K_S, MOSTLY_Q6_K).
+var fileType = map[tensor.Type]uint32{tensor.F32: 0, tensor.F16: 1, tensor.Q4_0: 2, tensor.Q8_0: 7,
+	tensor.Q4_K: 14, tensor.Q6_K: 18}
 
 // ConvertTypes are the types `webpeft convert --type` offers.
 var ConvertTypes = []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0}
@@ -77,6 +79,7 @@ func addSpecKV(b *gguf.Builder, s *Spec, ft uint32) error {
 		{a + ".feed_forward_length", uint32(s.FFN)},
 		{a + ".attention.head_count", uint32(s.Heads)},
 		{a + ".attention.head_count_kv", uint32(s.KVHeads)},
+		{a + ".vocab_size", uint32(s.Vocab)},
 	}
 	if s.Norm == RMSNorm {
 		kvs = append(kvs, kv{a + ".attention.layer_norm_rms_epsilon", float32(s.NormEps)})

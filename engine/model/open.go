@@ -23,8 +23,9 @@ type Model struct {
 	Bytes        int64  // total size of the weight files
 	Format       string // "gguf" or "safetensors"
 
-	read   func(t *Tensor, rowStart, rows int) ([]float32, error)
-	closer func() error
+	read    func(t *Tensor, rowStart, rows int) ([]float32, error)
+	readRaw func(t *Tensor, rowStart, rows int) ([]byte, error)
+	closer  func() error
 }
 
 // Open opens a GGUF file, or a Hugging Face folder (config.json,
@@ -76,6 +77,13 @@ func OpenGGUF(r io.ReaderAt, size int64) (*Model, error) {
 		}
 		return f.ReadF32(info, rowStart, rows)
 	}
+	m.readRaw = func(t *Tensor, rowStart, rows int) ([]byte, error) {
+		info, ok := f.Tensor(t.Source)
+		if !ok {
+			return nil, fmt.Errorf("model: GGUF has no tensor %q", t.Source)
+		}
+		return f.ReadRaw(info, rowStart, rows)
+	}
 	return m, nil
 }
 
@@ -106,6 +114,7 @@ func OpenHF(fsys fs.FS, name string) (*Model, error) {
 		return nil, err
 	}
 	m.read = func(t *Tensor, rowStart, rows int) ([]float32, error) { return readHF(ck, t, rowStart, rows) }
+	m.readRaw = func(t *Tensor, rowStart, rows int) ([]byte, error) { return readHFRaw(ck, t, rowStart, rows) }
 	return m, nil
 }
 

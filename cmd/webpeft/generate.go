@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"webpeft/engine/model"
+	"webpeft/engine/tokenizer"
+)
+
+// stringList is a repeatable string flag (--stop A --stop B).
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// cmdGenerate continues a prompt on the GPU, streaming the text to out.
+func cmdGenerate(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	path := fs.String("model", "", "model file (GGUF) or Hugging Face folder")
+	prompt := fs.String("prompt", "", "text to continue")
+	opt := model.GenerateOptions{}
+	fs.IntVar(&opt.MaxTokens, "max-tokens", model.DefaultMaxTokens, "new tokens at most")
+	fs.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature; 0 is greedy")
+	fs.IntVar(&opt.TopK, "top-k", 0, "sample from the k most likely tokens (0: all)")
+	fs.Float64Var(&opt.TopP, "top-p", 1, "sample from the most likely tokens up to this probability")
+	fs.Float64Var(&opt.RepetitionPenalty, "repetition-penalty", 1, "penalty for tokens already in the text (1: none)")
+	fs.Uint64Var(&opt.Seed, "seed", 0, "sampling seed")
+	fs.BoolVar(&opt.Truncate, "truncate", false, "keep the end of a prompt that is longer than the context allows")
+	stops := stringList{}
+	fs.Var(&stops, "stop", "stop when this text appears (repeatable)")
+	ctx := fs.Int("ctx", 0, "positions of the KV cache (0: the model's context, at most 2048)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *prompt == "" {
+		return errors.New(`usage: webpeft generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--truncate]`)
+	}
+	opt.Stop = stops
+	if err := opt.Validate(); err != nil {
+		return err
+	}
+	m, err := model.Open(*path)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Vocab == nil {
+		return fmt.Errorf("%s has no tokenizer, so it cannot take a text prompt", *path)
+	}
+	tok, err := tokenizer.New(*m.Vocab)
+	if err != nil {
+		return err
+	}
+	g, err := loadGPU(m)
+	if err != nil {
+		return err
+	}
+	defer g.Device().Close()
+	defer g.Free()
+	gen, err := g.NewGenerator(*ctx)
+	if err != nil {
+		return err
+	}
+	defer gen.Free()
+	w := bufio.NewWriter(out)
+	start, n := time.Now(), 0
+	_, err = gen.Text(tok, m.Vocab, *prompt, opt, func(piece string) error {
+		n++
+		if _, err := w.WriteString(piece); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+	fmt.Fprintln(w)
+	w.Flush()
+	fmt.Fprintf(os.Stderr, "webpeft: generated in %.1fs\n", time.Since(start).Seconds())
+	return err
+}
+
+// cmdEval prints the mean next-token loss of a model over a text file.
+func cmdEval(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	path := fs.String("model", "", "model file (GGUF) or Hugging Face folder")
+	data := fs.String("data", "", "text file (.txt), or JSON lines (.jsonl) with \"text\" or \"prompt\"+\"completion\"")
+	window := fs.Int("ctx", 512, "tokens per forward pass")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *data == "" {
+		return errors.New("usage: webpeft eval --model MODEL --data FILE [--ctx N]")
+	}
+	text, err := readEvalText(*data)
+	if err != nil {
+		return err
+	}
+	m, err := model.Open(*path)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Vocab == nil {
+		return fmt.Errorf("%s has no tokenizer, so it cannot read text", *path)
+	}
+	tok, err := tokenizer.New(*m.Vocab)
+	if err != nil {
+		return err
+	}
+	ids := tok.Encode(text, tokenizer.EncodeOptions{AddBOS: m.Vocab.AddBOS})
+	g, err := loadGPU(m)
+	if err != nil {
+		return err
+	}
+	defer g.Device().Close()
+	defer g.Free()
+	res, err := g.Eval(ids, *window, func(done, total int) {
+		fmt.Fprintf(os.Stderr, "webpeft: eval %d / %d tokens\n", done, total)
+	})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(res)
+}
+
+// readEvalText reads a .txt file whole, or joins the texts of a .jsonl
+// file's lines, naming the first broken line.
+func readEvalText(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasSuffix(path, ".jsonl") {
+		return string(b), nil
+	}
+	var parts []string
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var rec struct {
+			Text       *string `json:"text"`
+			Prompt     *string `json:"prompt"`
+			Completion *string `json:"completion"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			return "", fmt.Errorf("%s:%d: %v", path, i+1, err)
+		}
+		switch {
+		case rec.Text != nil:
+			parts = append(parts, *rec.Text)
+		case rec.Prompt != nil && rec.Completion != nil:
+			parts = append(parts, *rec.Prompt+*rec.Completion)
+		default:
+			return "", fmt.Errorf(`%s:%d: want {"text": ...} or {"prompt": ..., "completion": ...}`, path, i+1)
+		}
+	}
+	if len(parts) == 0 {
+		return "", fmt.Errorf("%s: no records", path)
+	}
+	return strings.Join(parts, "\n"), nil
+}
