@@ -35,6 +35,9 @@ func Cases() []Case {
 	all = append(all, rawCases()...)
 	all = append(all, vocabCases()...)
 	all = append(all, biasCases()...)
+	all = append(all, matmulBwdCases()...)
+	all = append(all, trainOpCases()...)
+	all = append(all, backwardCases()...)
 	return all
 }
 
@@ -54,6 +57,7 @@ func Benches() []Bench {
 	all = append(all, matmulBenches()...)
 	all = append(all, quantMatmulBenches()...)
 	all = append(all, rawBenches()...)
+	all = append(all, matmulBwdBenches()...)
 	return all
 }
 
