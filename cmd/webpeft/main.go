@@ -13,11 +13,13 @@
 //	                 [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
 //	                 [--stop TEXT] [--truncate]         continue a prompt (KV cache)
 //	webpeft eval --model MODEL --data FILE [--ctx N]    mean token loss, perplexity
+//	webpeft train --model MODEL --data FILE --method lora --out DIR [--steps N] ...
+//	                                                    train a PEFT adapter
 //
 // MODEL is a GGUF file or a Hugging Face folder (config.json,
 // *.safetensors, tokenizer.json).
 //
-// Training, export and the other verbs arrive with the engine.
+// Export and the other verbs arrive with the engine.
 package main
 
 import (
@@ -44,7 +46,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval (see -h of each)")
+		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval | train (see -h of each)")
 	}
 	switch args[0] {
 	case "serve":
@@ -65,8 +67,10 @@ func run(args []string, out io.Writer) error {
 		return cmdGenerate(args[1:], out)
 	case "eval":
 		return cmdEval(args[1:], out)
+	case "train":
+		return cmdTrain(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate or eval", args[0])
+	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate, eval or train", args[0])
 }
 
 func cmdServe(args []string, out io.Writer) error {

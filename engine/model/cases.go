@@ -6,6 +6,7 @@ import (
 
 	"webpeft/engine/gpu"
 	"webpeft/engine/ops"
+	"webpeft/engine/peft"
 	"webpeft/engine/tensor"
 )
 
@@ -37,6 +38,16 @@ func Cases(report func(name, figures string)) []ops.Case {
 			return err
 		}})
 	}
+	for _, arch := range Archs {
+		name := fmt.Sprintf("peft/identity-%s", arch)
+		cfg := tinyConfig(arch, tensor.Q8_0)
+		cases = append(cases, ops.Case{Name: name, Run: func(d *gpu.Device) error {
+			fig, err := CheckIdentity(d, cfg, tinyTokens(cfg.Vocab, 9))
+			report(name, fig)
+			return err
+		}})
+	}
+	cases = append(cases, TrainCases(report)...)
 	cases = append(cases, ops.Case{Name: "model/eval-loss", Run: func(d *gpu.Device) error {
 		cfg := tinyConfig(Qwen2, tensor.Q8_0)
 		fig, err := CheckEval(d, cfg, tinyTokens(cfg.Vocab, 40), 24)
@@ -125,10 +136,17 @@ func compareLogits(got, want [][]float32) (string, error) {
 // Logits runs tokens (one sequence at positions 0..T-1) and returns the
 // logits of every position (all) or of the last one.
 func (g *GPU) Logits(tokens []int, all bool) ([][]float32, error) {
-	if len(tokens) > g.MaxPositions() {
-		return nil, fmt.Errorf("model: %d tokens are more than the %d positions this engine runs for %s", len(tokens), g.MaxPositions(), g.Spec.Name)
+	return g.AdapterLogits(tokens, all, nil)
+}
+
+// AdapterLogits is Logits with adapter ad applied (nil: none); rows of
+// its prompt-tuning tokens are not returned.
+func (g *GPU) AdapterLogits(tokens []int, all bool, ad *Adapter) ([][]float32, error) {
+	P, V := ad.prefix(), ad.virtual()
+	if n := P + V + len(tokens); n > g.MaxPositions() {
+		return nil, fmt.Errorf("model: %d tokens (with %d adapter tokens) are more than the %d positions this engine runs for %s", n, P+V, g.MaxPositions(), g.Spec.Name)
 	}
-	c, err := g.NewCache(1, len(tokens))
+	c, err := g.NewCache(1, P+V+len(tokens))
 	if err != nil {
 		return nil, err
 	}
@@ -137,15 +155,19 @@ func (g *GPU) Logits(tokens []int, all bool) ([][]float32, error) {
 	if all {
 		out = AllLogits
 	}
-	p, err := g.NewProgram(c, len(tokens), out)
+	p, err := g.NewAdapterProgram(c, V+len(tokens), out, ad, true)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Free()
-	if err := p.Run(tokens, 0, nil); err != nil {
+	if err := p.Run(tokens, P, nil); err != nil {
 		return nil, err
 	}
-	return p.Logits()
+	rows, err := p.Logits()
+	if all && err == nil {
+		rows = rows[V:]
+	}
+	return rows, err
 }
 
 // CheckCache generates n tokens greedily after prompt with the KV cache
@@ -280,4 +302,50 @@ func crossEntropy64(row []float32, target int) float64 {
 		s += math.Exp(float64(v) - m)
 	}
 	return m + math.Log(s) - float64(row[target])
+}
+
+// CheckIdentity: a fresh LoRA (B = 0) on every module, fresh IA3 (ones)
+// and fresh houlsby adapters (zero up-projection) leave the GPU logits
+// bit-identical to the base model's.
+func CheckIdentity(d *gpu.Device, cfg RandomConfig, tokens []int) (string, error) {
+	m, _, err := RandomModel(cfg)
+	if err != nil {
+		return "", err
+	}
+	g, err := LoadGPU(d, m, LoadOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer g.Free()
+	base, err := g.Logits(tokens, true)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, c := range []peft.Config{
+		{Method: peft.LoRA, Targets: peft.AllModules(PEFTDims(m.Spec))}, {Method: peft.IA3}, {Method: peft.Adapter, AdapterType: "houlsby"},
+	} {
+		set, err := peft.NewSet(PEFTDims(m.Spec), c)
+		if err != nil {
+			return "", err
+		}
+		ad, err := g.NewAdapter(set, set.Init(1))
+		if err != nil {
+			return "", err
+		}
+		got, err := g.AdapterLogits(tokens, true, ad)
+		ad.Free()
+		if err != nil {
+			return "", err
+		}
+		for i := range base {
+			for j := range base[i] {
+				if got[i][j] != base[i][j] {
+					return "", fmt.Errorf("fresh %s: logit [%d][%d] is %v, the base model's %v", c.Method, i, j, got[i][j], base[i][j])
+				}
+			}
+		}
+		names = append(names, c.Method)
+	}
+	return fmt.Sprintf("%v: %d x %d logits bit-identical to the base model", names, len(base), len(base[0])), nil
 }

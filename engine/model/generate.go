@@ -34,13 +34,18 @@ type Generator struct {
 	g      *GPU
 	cache  *Cache
 	decode *Program
+	ad     *Adapter // nil: the base model
 	// observe, when set (tests), sees each step's program after it ran.
 	observe func(*Program)
 }
 
 // NewGenerator allocates a KV cache of S positions (0: the most the
 // engine runs for the model) and records the decode step.
-func (g *GPU) NewGenerator(S int) (*Generator, error) {
+func (g *GPU) NewGenerator(S int) (*Generator, error) { return g.NewAdapterGenerator(S, nil) }
+
+// NewAdapterGenerator is NewGenerator with adapter ad applied (nil: none).
+// Its prompt-tuning and prefix tokens take positions of the cache.
+func (g *GPU) NewAdapterGenerator(S int, ad *Adapter) (*Generator, error) {
 	if S <= 0 {
 		S = g.MaxPositions()
 	}
@@ -48,13 +53,17 @@ func (g *GPU) NewGenerator(S int) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec, err := g.NewProgram(c, 1, LastLogits)
+	dec, err := g.NewAdapterProgram(c, 1, LastLogits, ad, false)
 	if err != nil {
 		c.Free()
 		return nil, err
 	}
-	return &Generator{g: g, cache: c, decode: dec}, nil
+	return &Generator{g: g, cache: c, decode: dec, ad: ad}, nil
 }
+
+// reserved is the number of cache positions the adapter's prefix and
+// prompt-tuning rows take.
+func (gen *Generator) reserved() int { return gen.ad.prefix() + gen.ad.virtual() }
 
 // Free releases the cache and the decode program.
 func (gen *Generator) Free() {
@@ -68,7 +77,7 @@ func (gen *Generator) Positions() int { return gen.cache.S }
 // fit checks (or, with Truncate, shortens) a prompt so that it leaves room
 // for max new tokens.
 func (gen *Generator) fit(prompt []int, max int, truncate bool) ([]int, error) {
-	S := gen.cache.S
+	S := gen.cache.S - gen.reserved()
 	if len(prompt) == 0 {
 		return nil, errors.New("model: generate: empty prompt")
 	}
@@ -100,14 +109,14 @@ func (gen *Generator) Tokens(prompt []int, opt GenerateOptions, onToken func(id 
 	if err != nil {
 		return nil, err
 	}
-	prefill, err := gen.g.NewProgram(gen.cache, len(prompt), LastLogits)
+	prefill, err := gen.g.NewAdapterProgram(gen.cache, gen.ad.virtual()+len(prompt), LastLogits, gen.ad, true)
 	if err != nil {
 		return nil, err
 	}
 	defer prefill.Free()
 	context := append([]int(nil), prompt...)
 	var out []int
-	step, pos0, input := prefill, 0, prompt
+	step, pos0, input := prefill, gen.ad.prefix(), prompt
 	for len(out) < max {
 		if err := step.Run(input, pos0, nil); err != nil {
 			return out, err
@@ -129,7 +138,7 @@ func (gen *Generator) Tokens(prompt []int, opt GenerateOptions, onToken func(id 
 				return out, err
 			}
 		}
-		step, pos0, input = gen.decode, len(context)-1, []int{id}
+		step, pos0, input = gen.decode, gen.reserved()+len(context)-1, []int{id}
 	}
 	return out, nil
 }

@@ -5,7 +5,7 @@ import (
 
 	"webpeft/engine/gpu"
 	"webpeft/engine/ops"
-	"webpeft/engine/ref"
+	"webpeft/engine/peft"
 )
 
 // Output says what a forward program computes after the last layer.
@@ -26,8 +26,12 @@ const (
 // and V, (B, S, KV) each.
 type Cache struct {
 	B, S int
+	kv   int // KV, floats per position
 	k, v []*gpu.Buffer
 }
+
+// KV is the width of one cached key or value row.
+func (c *Cache) KV() int { return c.kv }
 
 // NewCache allocates a KV cache on g's device. S is bounded by the
 // attention kernel (2048) and, for learned positions, by the model's
@@ -40,7 +44,7 @@ func (g *GPU) NewCache(B, S int) (*Cache, error) {
 	if limit := g.MaxPositions(); S > limit {
 		return nil, fmt.Errorf("model: %d positions are more than this engine runs for %s (%d)", S, s.Name, limit)
 	}
-	c := &Cache{B: B, S: S}
+	c := &Cache{B: B, S: S, kv: s.KVHeads * s.HeadDim}
 	size := 4 * uint64(B*S*s.KVHeads*s.HeadDim)
 	for l := 0; l < s.Layers; l++ {
 		k, err := g.d.NewBuffer(fmt.Sprintf("cache.k.%d", l), size)
@@ -109,6 +113,9 @@ type Program struct {
 	logits []*gpu.Buffer // per head chunk (rows, chunk); one shared buffer for Loss
 	losses *gpu.Buffer   // (rows)
 	argmax *gpu.Buffer   // (rows) u32
+
+	ad      *Adapter // PEFT methods applied, or nil
+	virtual int      // prompt-tuning rows at the start of each sequence (first run only)
 }
 
 // step is one recorded operation: a dispatch, or a copy whose offsets
@@ -116,15 +123,34 @@ type Program struct {
 type step struct {
 	call *gpu.Call
 	copy func(r *gpu.Recorder, pos0 int)
+	// For training programs: part of the forward pass and loss (run by
+	// Trainer.Loss too), or of the optimizer (run only on update steps).
+	forward, optimizer bool
 }
 
 // NewProgram records the forward pass for B sequences of T new tokens
 // against cache (B sequences of S >= T positions).
 func (g *GPU) NewProgram(cache *Cache, T int, out Output) (*Program, error) {
+	return g.NewAdapterProgram(cache, T, out, nil, false)
+}
+
+// NewAdapterProgram records the forward pass with adapter ad applied (nil:
+// none). With first, the program starts sequences: each of its T rows
+// begins with the adapter's prompt-tuning rows (T counts them), and each
+// run writes the adapter's prefix into the cache's first slots. Positions
+// passed to Run count the prefix slots: a sequence's first run starts at
+// the adapter's PrefixTokens.
+func (g *GPU) NewAdapterProgram(cache *Cache, T int, out Output, ad *Adapter, first bool) (*Program, error) {
 	if cache == nil || T < 1 || T > cache.S {
 		return nil, fmt.Errorf("model: program of %d tokens for a cache of %v positions", T, cacheS(cache))
 	}
-	p := &Program{g: g, B: cache.B, T: T, out: out, cache: cache, rows: cache.B * T}
+	p := &Program{g: g, B: cache.B, T: T, out: out, cache: cache, rows: cache.B * T, ad: ad}
+	if first {
+		p.virtual = ad.virtual()
+		if p.virtual >= T {
+			return nil, fmt.Errorf("model: %d rows cannot hold the adapter's %d virtual tokens and a token", T, p.virtual)
+		}
+	}
 	if out == LastLogits {
 		p.rows = cache.B
 	}
@@ -170,19 +196,23 @@ func (p *Program) ActivationBytes() uint64 {
 // with Logits, Argmax or Losses.
 func (p *Program) Run(tokens []int, pos0 int, targets []int) error {
 	s := p.g.Spec
-	if len(tokens) != p.B*p.T {
-		return fmt.Errorf("model: %d tokens for a program of %d x %d", len(tokens), p.B, p.T)
+	real := p.T - p.virtual
+	if len(tokens) != p.B*real {
+		return fmt.Errorf("model: %d tokens for a program of %d x %d", len(tokens), p.B, real)
 	}
 	if pos0 < 0 || pos0+p.T > p.cache.S {
 		return fmt.Errorf("model: positions %d..%d do not fit the cache's %d", pos0, pos0+p.T-1, p.cache.S)
 	}
 	ids := make([]uint32, len(tokens))
-	pos := make([]uint32, len(tokens))
+	pos := make([]uint32, p.B*p.T)
 	for i, id := range tokens {
 		if id < 0 || id >= s.Vocab {
 			return fmt.Errorf("model: token %d at %d is outside the vocabulary of %d", id, i, s.Vocab)
 		}
-		ids[i], pos[i] = uint32(id), uint32(pos0+i%p.T)
+		ids[i] = uint32(id)
+	}
+	for i := range pos {
+		pos[i] = uint32(pos0 + i%p.T)
 	}
 	if err := p.tokens.UploadU32(0, ids); err != nil {
 		return err
@@ -311,6 +341,11 @@ type acts struct {
 	h, up *gpu.Buffer    // (B,T,FFN)
 	act   *gpu.Buffer    // (B,T,FFN)
 	cur   int            // which x holds the residual stream
+
+	// With an adapter: LoRA's x A^T (B,T,r), IA3's scaled copies, an
+	// adapter's bottleneck (B,T,r) twice and its output (B,T,C).
+	lora, ah, aa, aout *gpu.Buffer
+	q3, k3, v3, act3   *gpu.Buffer
 }
 
 func (b *builder) record() {
@@ -328,6 +363,7 @@ func (b *builder) record() {
 		v: b.buf("v", n*KV), atty: b.buf("atty", n*Q), proj: b.buf("proj", n*C),
 		h: b.buf("h", n*FFN), up: b.buf("up", n*FFN), act: b.buf("act", n*FFN)}
 	a.x = [2]*gpu.Buffer{b.buf("x0", n*C), b.buf("x1", n*C)}
+	b.adapterActs(a)
 	if b.err != nil {
 		return
 	}
@@ -339,16 +375,73 @@ func (b *builder) record() {
 	b.head(a)
 }
 
-func (b *builder) embed(a *acts) {
-	p, g := b.p, b.p.g
-	n := p.B * p.T
-	if g.pos == nil {
-		b.add(g.k.gather(a.x[0], g.embd, p.tokens, n))
+// adapterActs allocates the buffers an adapter's methods need.
+func (b *builder) adapterActs(a *acts) {
+	p, s := b.p, b.p.g.Spec
+	ad := p.ad
+	if ad == nil || b.err != nil {
 		return
 	}
-	b.add(g.k.gather(a.x[1], g.embd, p.tokens, n))
-	b.add(g.k.gather(a.proj, g.pos, p.pos, n))
-	b.add(g.k.ew.Add(a.x[0], a.x[1], a.proj, n*g.Spec.Hidden))
+	if b.err = p.g.k.preparePEFT(); b.err != nil {
+		return
+	}
+	n, C, Q, KV, F := p.B*p.T, s.Hidden, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim, s.FFN
+	if c, ok := ad.Set.Config(peft.LoRA); ok {
+		a.lora = b.buf("lora.h", n*c.Rank)
+	}
+	if c, ok := ad.Set.Config(peft.Adapter); ok {
+		a.ah, a.aa, a.aout = b.buf("adapter.h", n*c.Bottleneck), b.buf("adapter.a", n*c.Bottleneck), b.buf("adapter.out", n*C)
+	}
+	if _, ok := ad.Set.Config(peft.IA3); ok {
+		a.q3, a.k3, a.v3, a.act3 = b.buf("q.ia3", n*Q), b.buf("k.ia3", n*KV), b.buf("v.ia3", n*KV), b.buf("act.ia3", n*F)
+	}
+	if P := ad.prefix(); P > 0 {
+		for l := range p.g.layers {
+			b.prefixWrite(p.cache.k[l], ad.tensor(fmt.Sprintf("blk.%d.prefix.k", l)), P*KV)
+			b.prefixWrite(p.cache.v[l], ad.tensor(fmt.Sprintf("blk.%d.prefix.v", l)), P*KV)
+		}
+	}
+}
+
+// prefixWrite copies a prefix (P, KV) into every sequence's first cache
+// slots, at each run.
+func (b *builder) prefixWrite(cache, prefix *gpu.Buffer, floats int) {
+	p := b.p
+	size := 4 * uint64(floats)
+	b.p.steps = append(b.p.steps, step{copy: func(r *gpu.Recorder, _ int) {
+		for s := 0; s < p.B; s++ {
+			r.Copy(prefix, 0, cache, uint64(s*p.cache.S)*4*uint64(p.cache.KV()), size)
+		}
+	}})
+}
+
+// embed writes the residual stream's first value: per sequence the
+// adapter's prompt-tuning rows (first programs only), then the token
+// embeddings, plus learned positions for gpt2.
+func (b *builder) embed(a *acts) {
+	p, g := b.p, b.p.g
+	n, C := p.B*p.T, g.Spec.Hidden
+	x := a.x[0]
+	if g.pos != nil {
+		x = a.x[1]
+	}
+	if p.virtual == 0 {
+		b.add(g.k.gather(x, g.embd, p.tokens, n))
+	} else {
+		b.add(g.k.gather(a.proj, g.embd, p.tokens, p.B*(p.T-p.virtual)))
+		prompt, row := p.ad.tensor("prompt.embeddings"), 4*uint64(C)
+		real := p.T - p.virtual
+		b.p.steps = append(b.p.steps, step{copy: func(r *gpu.Recorder, _ int) {
+			for s := 0; s < p.B; s++ {
+				r.Copy(prompt, 0, x, uint64(s*p.T)*row, uint64(p.virtual)*row)
+				r.Copy(a.proj, uint64(s*real)*row, x, uint64(s*p.T+p.virtual)*row, uint64(real)*row)
+			}
+		}})
+	}
+	if g.pos != nil {
+		b.add(g.k.gather(a.proj, g.pos, p.pos, n))
+		b.add(g.k.ew.Add(a.x[0], a.x[1], a.proj, n*C))
+	}
 }
 
 // norm normalizes the residual stream into a.ln.
@@ -363,42 +456,80 @@ func (b *builder) norm(a *acts, weight, bias *gpu.Buffer) {
 	}
 }
 
-// linear records y = x @ W^T (+ bias) for n rows.
-func (b *builder) linear(y, x *gpu.Buffer, w *weight, bias *gpu.Buffer, n int) {
-	b.add(b.p.g.k.linear(y, x, w, n))
+// linear records y = x @ W^T (+ bias) (+ the adapter's LoRA of module m
+// of layer l) for n rows.
+func (b *builder) linear(y, x *gpu.Buffer, w *weight, bias *gpu.Buffer, n, l int, m string, a *acts) {
+	k := b.p.g.k
+	b.add(k.linear(y, x, w, n))
 	if bias != nil {
-		b.add(b.p.g.k.bias.Call(y, bias, n, w.N))
+		b.add(k.bias.Call(y, bias, n, w.N))
+	}
+	if A, B, c, ok := b.p.ad.lora(l, m); ok {
+		b.add(k.gemm.Call(a.lora, x, A, n, c.Rank, w.K, false, true, 1, 0))
+		b.add(k.gemm.Call(y, a.lora, B, n, w.N, c.Rank, false, true, float32(c.Scale()), 1))
 	}
 }
 
-// residual adds a.proj to the residual stream.
-func (b *builder) residual(a *acts) {
+// ia3 records out = in * the adapter's IA3 vector (l, which) and returns
+// out, or returns in when there is no such vector.
+func (b *builder) ia3(out, in *gpu.Buffer, l int, which string, cols int) *gpu.Buffer {
+	v := b.p.ad.ia3(l, which)
+	if v == nil {
+		return in
+	}
+	b.add(b.p.g.k.scale.Forward(out, in, v, b.p.B*b.p.T, cols))
+	return out
+}
+
+// bottleneck records a.aout = z + up(act(down(z) + down_bias)) + up_bias
+// and returns a.aout, or returns z when the adapter has none at place.
+func (b *builder) bottleneck(a *acts, z *gpu.Buffer, l int, place string) *gpu.Buffer {
+	ad := b.p.ad
+	if ad.tensor(fmt.Sprintf("blk.%d.adapter_%s.down", l, place)) == nil {
+		return z
+	}
+	c, _ := ad.Set.Config(peft.Adapter)
+	k, n, C, r := b.p.g.k, b.p.B*b.p.T, b.p.g.Spec.Hidden, c.Bottleneck
+	t := func(x string) *gpu.Buffer { return ad.tensor(fmt.Sprintf("blk.%d.adapter_%s.%s", l, place, x)) }
+	b.add(k.gemm.Call(a.ah, z, t("down"), n, r, C, false, true, 1, 0))
+	b.add(k.bias.Call(a.ah, t("down_bias"), n, r))
+	if c.AdapterAct == "gelu" {
+		b.add(k.act.Gelu(a.aa, a.ah, n*r))
+	} else {
+		b.add(k.relu.Forward(a.aa, a.ah, n*r))
+	}
+	b.p.steps = append(b.p.steps, step{copy: func(r *gpu.Recorder, _ int) { r.Copy(z, 0, a.aout, 0, 4*uint64(n*C)) }})
+	b.add(k.gemm.Call(a.aout, a.aa, t("up"), n, C, r, false, true, 1, 1))
+	b.add(k.bias.Call(a.aout, t("up_bias"), n, C))
+	return a.aout
+}
+
+// residual adds a sublayer's output to the residual stream.
+func (b *builder) residual(a *acts, out *gpu.Buffer) {
 	n := b.p.B * b.p.T * b.p.g.Spec.Hidden
-	b.add(b.p.g.k.ew.Add(a.x[1-a.cur], a.x[a.cur], a.proj, n))
+	b.add(b.p.g.k.ew.Add(a.x[1-a.cur], a.x[a.cur], out, n))
 	a.cur = 1 - a.cur
 }
 
 func (b *builder) attention(a *acts, l int) {
 	p, g, s := b.p, b.p.g, b.p.g.Spec
 	w := &g.layers[l]
-	n, KV := p.B*p.T, s.KVHeads*s.HeadDim
+	n, Q, KV := p.B*p.T, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
 	b.norm(a, w.attnNorm, w.attnNormBias)
-	b.linear(a.q, a.ln, w.q, w.qb, n)
-	b.linear(a.k, a.ln, w.k, w.kb, n)
-	b.linear(a.v, a.ln, w.v, w.vb, n)
-	q, k := a.q, a.k
+	b.linear(a.q, a.ln, w.q, w.qb, n, l, "q", a)
+	b.linear(a.k, a.ln, w.k, w.kb, n, l, "k", a)
+	b.linear(a.v, a.ln, w.v, w.vb, n, l, "v", a)
+	q := b.ia3(a.q3, a.q, l, "q", Q)
+	k := b.ia3(a.k3, a.k, l, "k", KV)
+	v := b.ia3(a.v3, a.v, l, "v", KV)
 	if s.Rope != RopeNone {
-		pairs := ref.RopeInterleaved
-		if s.Rope == RopeHalf {
-			pairs = ref.RopeHalf
-		}
-		theta := float32(s.RopeTheta)
-		b.add(g.k.rope.Forward(a.qr, a.q, p.pos, p.B, p.T, s.Heads, s.HeadDim, theta, pairs))
-		b.add(g.k.rope.Forward(a.kr, a.k, p.pos, p.B, p.T, s.KVHeads, s.HeadDim, theta, pairs))
+		pairs, theta := ropePairs(s), float32(s.RopeTheta)
+		b.add(g.k.rope.Forward(a.qr, q, p.pos, p.B, p.T, s.Heads, s.HeadDim, theta, pairs))
+		b.add(g.k.rope.Forward(a.kr, k, p.pos, p.B, p.T, s.KVHeads, s.HeadDim, theta, pairs))
 		q, k = a.qr, a.kr
 	}
 	b.cacheWrite(k, p.cache.k[l], KV)
-	b.cacheWrite(a.v, p.cache.v[l], KV)
+	b.cacheWrite(v, p.cache.v[l], KV)
 	if b.err != nil {
 		return
 	}
@@ -410,8 +541,8 @@ func (b *builder) attention(a *acts, l int) {
 	} else {
 		b.add(nil, err)
 	}
-	b.linear(a.proj, a.atty, w.o, w.ob, n)
-	b.residual(a)
+	b.linear(a.proj, a.atty, w.o, w.ob, n, l, "o", a)
+	b.residual(a, b.bottleneck(a, a.proj, l, "attn"))
 }
 
 // cacheWrite copies the (B,T,width) rows of x into the cache at the run's
@@ -431,15 +562,16 @@ func (b *builder) ffn(a *acts, l int) {
 	w := &g.layers[l]
 	n, FFN := p.B*p.T, g.Spec.FFN
 	b.norm(a, w.ffnNorm, w.ffnNormBias)
-	b.linear(a.up, a.ln, w.up, w.upb, n)
+	b.linear(a.up, a.ln, w.up, w.upb, n, l, "up", a)
 	if w.gate != nil {
-		b.linear(a.h, a.ln, w.gate, nil, n)
+		b.linear(a.h, a.ln, w.gate, nil, n, l, "gate", a)
 		b.add(g.k.act.SwiGLU(a.act, a.h, a.up, n*FFN))
 	} else {
 		b.add(g.k.act.Gelu(a.act, a.up, n*FFN))
 	}
-	b.linear(a.proj, a.act, w.down, w.downb, n)
-	b.residual(a)
+	act := b.ia3(a.act3, a.act, l, "ffn", FFN)
+	b.linear(a.proj, act, w.down, w.downb, n, l, "down", a)
+	b.residual(a, b.bottleneck(a, a.proj, l, "ffn"))
 }
 
 // head records the final norm, the LM head chunk by chunk and the

@@ -131,6 +131,25 @@ type kernels struct {
 	act      *ops.Activation
 	bias     *ops.Bias
 	vocab    *ops.Vocab
+	// Built on first use by adapters and training (preparePEFT).
+	gemm  *ops.Gemm
+	scale *ops.ScaleCols
+	relu  *ops.ReLU
+}
+
+// preparePEFT builds the kernels the PEFT methods add to a forward pass.
+func (k *kernels) preparePEFT() error {
+	var err error
+	if k.gemm == nil {
+		k.gemm, err = ops.NewGemm(k.d)
+	}
+	if err == nil && k.scale == nil {
+		k.scale, err = ops.NewScaleCols(k.d)
+	}
+	if err == nil && k.relu == nil {
+		k.relu, err = ops.NewReLU(k.d)
+	}
+	return err
 }
 
 func newKernels(d *gpu.Device) (*kernels, error) {
