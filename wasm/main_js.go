@@ -121,7 +121,7 @@ func runTests(emit func(map[string]any)) error {
 	defer d.Close()
 	passed, failed := 0, 0
 	notes := map[string]string{}
-	cases := append(ops.Cases(), model.Cases(func(name, fig string) { notes[name] = fig })...)
+	cases := append(ops.Cases(), model.Cases(func(name, fig string) { notes[name] = fig }, true)...)
 	for _, c := range cases {
 		start := time.Now()
 		err := c.Run(d)

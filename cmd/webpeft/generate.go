@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"webpeft/engine/model"
+	"webpeft/engine/peft"
 	"webpeft/engine/tokenizer"
 )
 
@@ -37,11 +39,12 @@ func cmdGenerate(args []string, out io.Writer) error {
 	stops := stringList{}
 	fs.Var(&stops, "stop", "stop when this text appears (repeatable)")
 	ctx := fs.Int("ctx", 0, "positions of the KV cache (0: the model's context, at most 2048)")
+	adapterDir := fs.String("adapter", "", "apply the adapter trained into this folder (webpeft train --out)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" || *prompt == "" {
-		return errors.New(`usage: webpeft generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--truncate]`)
+		return errors.New(`usage: webpeft generate --model MODEL --prompt TEXT [--adapter DIR] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--truncate]`)
 	}
 	opt.Stop = stops
 	if err := opt.Validate(); err != nil {
@@ -65,7 +68,12 @@ func cmdGenerate(args []string, out io.Writer) error {
 	}
 	defer g.Device().Close()
 	defer g.Free()
-	gen, err := g.NewGenerator(*ctx)
+	ad, err := loadAdapter(g, *adapterDir)
+	if err != nil {
+		return err
+	}
+	defer ad.Free()
+	gen, err := g.NewAdapterGenerator(*ctx, ad)
 	if err != nil {
 		return err
 	}
@@ -91,11 +99,12 @@ func cmdEval(args []string, out io.Writer) error {
 	path := fs.String("model", "", "model file (GGUF) or Hugging Face folder")
 	data := fs.String("data", "", "text file (.txt), or JSON lines (.jsonl) with \"text\" or \"prompt\"+\"completion\"")
 	window := fs.Int("ctx", 512, "tokens per forward pass")
+	adapterDir := fs.String("adapter", "", "apply the adapter trained into this folder (webpeft train --out)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" || *data == "" {
-		return errors.New("usage: webpeft eval --model MODEL --data FILE [--ctx N]")
+		return errors.New("usage: webpeft eval --model MODEL --data FILE [--adapter DIR] [--ctx N]")
 	}
 	text, err := readEvalText(*data)
 	if err != nil {
@@ -120,7 +129,12 @@ func cmdEval(args []string, out io.Writer) error {
 	}
 	defer g.Device().Close()
 	defer g.Free()
-	res, err := g.Eval(ids, *window, func(done, total int) {
+	ad, err := loadAdapter(g, *adapterDir)
+	if err != nil {
+		return err
+	}
+	defer ad.Free()
+	res, err := g.AdapterEval(ids, *window, ad, func(done, total int) {
 		fmt.Fprintf(os.Stderr, "webpeft: eval %d / %d tokens\n", done, total)
 	})
 	if err != nil {
@@ -165,4 +179,26 @@ func readEvalText(path string) (string, error) {
 		return "", fmt.Errorf("%s: no records", path)
 	}
 	return strings.Join(parts, "\n"), nil
+}
+
+// loadAdapter reads a native adapter folder (adapter_config.json,
+// adapter_model.safetensors) and uploads it for g; "" means none.
+func loadAdapter(g *model.GPU, dir string) (*model.Adapter, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, peft.ConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	ts, err := os.ReadFile(filepath.Join(dir, peft.TensorsFile))
+	if err != nil {
+		return nil, err
+	}
+	dims := model.PEFTDims(g.Spec)
+	set, params, err := peft.ReadNative(cfg, ts, &dims)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return g.NewAdapter(set, params)
 }

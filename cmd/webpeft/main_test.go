@@ -173,3 +173,44 @@ func checkLogitsCommand(t *testing.T, device string) {
 }
 
 func abs(x float64) float64 { return max(x, -x) }
+
+// TestTrainCommand: `webpeft train` writes the adapter, checkpoint and
+// log, and `eval` / `generate` take the adapter; a broken JSONL line is
+// refused with its line number.
+func TestTrainCommand(t *testing.T) {
+	gputest.Device(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "notes.txt")
+	text := strings.Repeat("the quick brown fox jumps over the lazy dog\n", 20)
+	if err := os.WriteFile(data, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := "../../testdata/models/tiny-llama-q8_0.gguf"
+	out := filepath.Join(dir, "run")
+	var res bytes.Buffer
+	if err := run([]string{"train", "--model", model, "--data", data, "--method", "lora,ia3", "--out", out, "--steps", "3", "--seq", "16"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "checkpoint.json", "checkpoint.safetensors", "log.jsonl"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("train wrote no %s: %v", f, err)
+		}
+	}
+	var eval struct{ Loss, Perplexity float64 }
+	res.Reset()
+	if err := run([]string{"eval", "--model", model, "--data", data, "--adapter", out}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(res.Bytes(), &eval); err != nil || !(eval.Loss > 0) {
+		t.Errorf("eval --adapter printed %q (%v)", res.String(), err)
+	}
+	if err := run([]string{"generate", "--model", model, "--prompt", "the quick", "--adapter", out, "--max-tokens", "4"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"text\": \"fine\"}\n{broken\n"), 0o644)
+	err := run([]string{"train", "--model", model, "--data", bad, "--out", filepath.Join(dir, "bad"), "--steps", "1"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2") {
+		t.Errorf("a broken line: err = %v, want it named by line", err)
+	}
+}

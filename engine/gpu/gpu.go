@@ -72,9 +72,10 @@ type Device struct {
 	queue *wgpu.Queue
 	plat  platform // per-build state (instance/adapter natively, JS values in the browser)
 
-	mu    sync.Mutex
-	lost  error // set once the device is lost; every later call returns it
-	stats Stats
+	mu      sync.Mutex
+	lost    error // set once the device is lost; every later call returns it
+	stats   Stats
+	kernels map[string]*Kernel // built pipelines by file, snippets and bindings
 }
 
 // Stats returns the counters accumulated since Open.

@@ -41,6 +41,29 @@ type Kernel struct {
 // snippet files in include (e.g. a quantized block decoder). Compile errors
 // name the file and line they occur in.
 func (d *Device) Kernel(file string, include []string, bindings ...Access) (*Kernel, error) {
+	// A pipeline is built once per device: a software adapter takes up to
+	// 2 s per compile, and every model load, program and test asks for the
+	// same few dozen kernels again.
+	key := fmt.Sprint(file, include, bindings)
+	d.mu.Lock()
+	k, ok := d.kernels[key]
+	d.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, err := d.kernel(file, include, bindings)
+	if err == nil {
+		d.mu.Lock()
+		if d.kernels == nil {
+			d.kernels = map[string]*Kernel{}
+		}
+		d.kernels[key] = k
+		d.mu.Unlock()
+	}
+	return k, err
+}
+
+func (d *Device) kernel(file string, include []string, bindings []Access) (*Kernel, error) {
 	var src source
 	for _, name := range append(include[:len(include):len(include)], file) {
 		text, err := shaders.Source(name)

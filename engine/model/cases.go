@@ -13,7 +13,9 @@ import (
 // Cases lists the whole-model GPU checks against the CPU reference on tiny
 // seeded random models; the same list runs natively (go test) and in the
 // browser (wasm). report, when set, receives each case's measured figures.
-func Cases(report func(name, figures string)) []ops.Case {
+// short swaps the 64-token KV-cache checks for 8-token ones (a software
+// adapter in the browser takes minutes for the long ones).
+func Cases(report func(name, figures string), short bool) []ops.Case {
 	if report == nil {
 		report = func(string, string) {}
 	}
@@ -30,13 +32,19 @@ func Cases(report func(name, figures string)) []ops.Case {
 		}
 	}
 	for _, arch := range Archs {
-		name := fmt.Sprintf("model/%s-kv-cache-64", arch)
-		cfg := tinyConfig(arch, tensor.Q8_0)
-		cases = append(cases, ops.Case{Name: name, Run: func(d *gpu.Device) error {
-			fig, err := CheckCache(d, cfg, tinyTokens(cfg.Vocab, 5), 64)
-			report(name, fig)
-			return err
-		}})
+		n := 64
+		if short {
+			n = 8
+		}
+		{
+			name := fmt.Sprintf("model/%s-kv-cache-%d", arch, n)
+			cfg := tinyConfig(arch, tensor.Q8_0)
+			cases = append(cases, ops.Case{Name: name, Run: func(d *gpu.Device) error {
+				fig, err := CheckCache(d, cfg, tinyTokens(cfg.Vocab, 5), n)
+				report(name, fig)
+				return err
+			}})
+		}
 	}
 	for _, arch := range Archs {
 		name := fmt.Sprintf("peft/identity-%s", arch)

@@ -18,13 +18,23 @@ type EvalResult struct {
 // once) and returns the mean loss. Only the per-token losses are read
 // back. progress, when set, is called after each window.
 func (g *GPU) Eval(ids []int, window int, progress func(done, total int)) (EvalResult, error) {
-	if window <= 0 || window > g.MaxPositions() {
-		window = g.MaxPositions()
+	return g.AdapterEval(ids, window, nil, progress)
+}
+
+// AdapterEval is Eval with adapter ad applied (nil: none); its prefix and
+// prompt-tuning tokens come before every window.
+func (g *GPU) AdapterEval(ids []int, window int, ad *Adapter, progress func(done, total int)) (EvalResult, error) {
+	P, V := ad.prefix(), ad.virtual()
+	if limit := g.MaxPositions() - P - V; window <= 0 || window > limit {
+		window = limit
+	}
+	if window < 1 {
+		return EvalResult{}, fmt.Errorf("model: eval: the adapter's %d tokens fill the %d positions", P+V, g.MaxPositions())
 	}
 	if len(ids) < 2 {
 		return EvalResult{}, fmt.Errorf("model: eval: %d tokens; need at least 2", len(ids))
 	}
-	cache, err := g.NewCache(1, window)
+	cache, err := g.NewCache(1, P+V+window)
 	if err != nil {
 		return EvalResult{}, err
 	}
@@ -41,12 +51,13 @@ func (g *GPU) Eval(ids []int, window int, progress func(done, total int)) (EvalR
 		n := min(window, len(ids)-1-start)
 		p := progs[n]
 		if p == nil {
-			if p, err = g.NewProgram(cache, n, Loss); err != nil {
+			if p, err = g.NewAdapterProgram(cache, V+n, Loss, ad, true); err != nil {
 				return EvalResult{}, err
 			}
 			progs[n] = p
 		}
-		if err := p.Run(ids[start:start+n], 0, ids[start+1:start+n+1]); err != nil {
+		targets := append(minusOnes(V), ids[start+1:start+n+1]...)
+		if err := p.Run(ids[start:start+n], P, targets); err != nil {
 			return EvalResult{}, err
 		}
 		losses, err := p.Losses()
@@ -63,4 +74,12 @@ func (g *GPU) Eval(ids []int, window int, progress func(done, total int)) (EvalR
 	}
 	mean := sum / float64(count)
 	return EvalResult{Loss: mean, Perplexity: math.Exp(mean), Tokens: count}, nil
+}
+
+func minusOnes(n int) []int {
+	v := make([]int, n)
+	for i := range v {
+		v[i] = -1
+	}
+	return v
 }

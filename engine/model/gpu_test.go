@@ -13,7 +13,7 @@ import (
 func TestGPUCases(t *testing.T) {
 	d := gputest.Device(t)
 	figures := map[string]string{}
-	for _, c := range Cases(func(name, fig string) { figures[name] = fig }) {
+	for _, c := range Cases(func(name, fig string) { figures[name] = fig }, false) {
 		t.Run(c.Name, func(t *testing.T) {
 			err := c.Run(d)
 			t.Logf("%s: %s", c.Name, figures[c.Name])
