@@ -85,6 +85,14 @@ func (d *Device) Stats() Stats {
 	return d.stats
 }
 
+// ResetPeak starts Stats.PeakBytes again from what is allocated now, so
+// that a benchmark reports its own peak.
+func (d *Device) ResetPeak() {
+	d.mu.Lock()
+	d.stats.PeakBytes = d.stats.LiveBytes
+	d.mu.Unlock()
+}
+
 // HasFeature reports whether the device was opened with the named feature.
 func (d *Device) HasFeature(name string) bool {
 	for _, f := range d.Features {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"webpeft/engine/gpu"
+	"webpeft/engine/peft"
 	"webpeft/engine/tensor"
 )
 
@@ -63,6 +64,7 @@ func (c RandomConfig) prefillFlops(from, n int) float64 {
 // prefill tokens (one forward pass) and then decode greedy steps (one
 // forward pass each, KV cache), after one untimed warm-up of each.
 func BenchForward(d *gpu.Device, cfg RandomConfig, prefill, decode int) (ForwardBench, error) {
+	d.ResetPeak()
 	m, _, err := RandomModel(cfg)
 	if err != nil {
 		return ForwardBench{}, err
@@ -130,4 +132,67 @@ func BenchReference(cfg RandomConfig, prefill int) (ForwardBench, error) {
 	sec = time.Since(start).Seconds()
 	res.DecodeTokS, res.DecodeGFLOPS = 1/sec, cfg.TokenFlops(0)/sec/1e9
 	return res, nil
+}
+
+// TrainBench is one measurement of training steps.
+type TrainBench struct {
+	Name         string  `json:"name"`
+	B, T         int     `json:"-"`
+	TokensPerS   float64 `json:"train_tokens_per_s"`
+	GFLOPS       float64 `json:"train_gflops"`
+	PeakBytes    uint64  `json:"peak_gpu_bytes"`
+	Recompute    bool    `json:"recompute"`
+	Ops          int     `json:"ops_per_step"` // dispatches and copies in one submit
+}
+
+// BenchTrain times steps optimizer steps (after one warm-up) of set on
+// the random model cfg with B sequences of T tokens. FLOPs count 4 per
+// weight per token (forward and the input-gradient products; frozen
+// weights get no weight gradient) plus attention's forward and backward
+// and the adapter's own.
+func BenchTrain(d *gpu.Device, cfg RandomConfig, set func(*Spec) (*peft.Set, error), B, T, steps int) (TrainBench, error) {
+	d.ResetPeak()
+	m, _, err := RandomModel(cfg)
+	if err != nil {
+		return TrainBench{}, err
+	}
+	g, err := LoadGPU(d, m, LoadOptions{})
+	if err != nil {
+		return TrainBench{}, err
+	}
+	defer g.Free()
+	s, err := set(m.Spec)
+	if err != nil {
+		return TrainBench{}, err
+	}
+	tr, err := NewTrainer(g, s, TrainOptions{B: B, T: T, MaxGradNorm: 1})
+	if err != nil {
+		return TrainBench{}, err
+	}
+	defer tr.Free()
+	if err := tr.SetParams(s.Init(1)); err != nil {
+		return TrainBench{}, err
+	}
+	batch := tinyBatch(cfg.Vocab, B, T)
+	h := AdamWHyper{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	if _, err := tr.Step(batch, h, true); err != nil {
+		return TrainBench{}, err
+	}
+	start := time.Now()
+	for i := 0; i < steps; i++ {
+		if _, err := tr.Step(batch, h, true); err != nil {
+			return TrainBench{}, err
+		}
+	}
+	sec := time.Since(start).Seconds() / float64(steps)
+	tokens := float64(B * T)
+	flops := tokens*(4*cfg.MatmulParams()+6*float64(s.Size)) + 3*attentionFlops(cfg, B, tr.S)
+	return TrainBench{B: B, T: T, TokensPerS: tokens / sec, GFLOPS: flops / sec / 1e9,
+		PeakBytes: d.Stats().PeakBytes, Recompute: tr.Recomputing(), Ops: len(tr.steps)}, nil
+}
+
+// attentionFlops is attention's forward work for B sequences of n tokens.
+func attentionFlops(c RandomConfig, B, n int) float64 {
+	s := c.Spec()
+	return float64(B) * float64(2*n*(n+1)*s.Heads*s.HeadDim*s.Layers)
 }

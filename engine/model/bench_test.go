@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"webpeft/engine/gpu/gputest"
+	"webpeft/engine/peft"
 	"webpeft/engine/tensor"
 )
 
@@ -44,5 +45,40 @@ func BenchmarkForward(b *testing.B) {
 			b.ReportMetric(r.PrefillGFLOPS, "prefill-GFLOP/s")
 			b.ReportMetric(r.DecodeTokS, "1-token-tok/s")
 		})
+	}
+}
+
+// BenchmarkTrain times two training steps of the SmolLM2-135M-shaped Q8_0
+// and Q4_0 models at sequence 128, batch 1 (software adapters; a real GPU
+// would use 256 x 4) for LoRA r=8 on q,v, LoRA r=16 on every linear layer
+// and prompt tuning with 20 tokens:
+//
+//	go test ./engine/model -run '^$' -bench Train -benchtime 1x
+func BenchmarkTrain(b *testing.B) {
+	d := gputest.Device(b)
+	methods := map[string]func(*Spec) (*peft.Set, error){
+		"lora-r8-qv": func(s *Spec) (*peft.Set, error) {
+			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.LoRA, Rank: 8, Alpha: 16, Targets: []string{"q", "v"}})
+		},
+		"lora-r16-all": func(s *Spec) (*peft.Set, error) {
+			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.LoRA, Rank: 16, Alpha: 32, Targets: peft.AllModules(PEFTDims(s))})
+		},
+		"prompt-20": func(s *Spec) (*peft.Set, error) {
+			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.Prompt, VirtualTokens: 20})
+		},
+	}
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0} {
+		for _, name := range []string{"lora-r8-qv", "lora-r16-all", "prompt-20"} {
+			b.Run(typ.String()+"-"+name, func(b *testing.B) {
+				r, err := BenchTrain(d, SmolLM2Shape(typ), methods[name], 1, 128, 2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(r.TokensPerS, "train-tok/s")
+				b.ReportMetric(r.GFLOPS, "GFLOP/s")
+				b.ReportMetric(float64(r.PeakBytes)/(1<<20), "peak-MiB")
+				b.ReportMetric(float64(r.Ops), "ops/step")
+			})
+		}
 	}
 }

@@ -254,10 +254,19 @@ func dxQuantShapes() []mmShape {
 	}
 }
 
-// dxRawShapes are the forward's raw shapes (K whole blocks of t, K = 8960
-// among them) and a long sum over N = 8961.
+// dxRawShapes are odd M and K whole blocks of t (K = 8960 among them), N
+// a multiple of 4, and a long sum over N = 8960. N not a multiple of 4
+// (dY read through f32 loads, a kernel of its own) is tested on F16 and
+// Q6_K only, to spare the browser's compiles: the dY reader is the same
+// snippet for every type, and the decoders see only whole rows of w.
 func dxRawShapes(t tensor.Type) []mmShape {
-	return append(rawShapes(t), mmShape{3, 8961, max(4, t.BlockLen())})
+	k := max(4, t.BlockLen())
+	shapes := []mmShape{{1, 4, k}, {3, 36, 2 * k}, {37, 256, 3 * k}, {257, 4, k},
+		{300, 72, 256}, {130, 140, 512}, {2, 8, 8960}, {3, 8960, k}}
+	if t == tensor.F16 || t == tensor.Q6_K {
+		shapes = append(shapes, mmShape{1, 1, k}, mmShape{37, 257, k}, mmShape{3, 8961, k})
+	}
+	return shapes
 }
 
 // dxCase is one dX launch of a parity case: its inputs and its output.
