@@ -136,13 +136,13 @@ func BenchReference(cfg RandomConfig, prefill int) (ForwardBench, error) {
 
 // TrainBench is one measurement of training steps.
 type TrainBench struct {
-	Name         string  `json:"name"`
-	B, T         int     `json:"-"`
-	TokensPerS   float64 `json:"train_tokens_per_s"`
-	GFLOPS       float64 `json:"train_gflops"`
-	PeakBytes    uint64  `json:"peak_gpu_bytes"`
-	Recompute    bool    `json:"recompute"`
-	Ops          int     `json:"ops_per_step"` // dispatches and copies in one submit
+	Name       string  `json:"name"`
+	B, T       int     `json:"-"`
+	TokensPerS float64 `json:"train_tokens_per_s"`
+	GFLOPS     float64 `json:"train_gflops"`
+	PeakBytes  uint64  `json:"peak_gpu_bytes"`
+	Recompute  bool    `json:"recompute"`
+	Ops        int     `json:"ops_per_step"` // dispatches and copies in one submit
 }
 
 // BenchTrain times steps optimizer steps (after one warm-up) of set on

@@ -91,7 +91,9 @@ func tinyTokens(V, n int) []int {
 const logitsTol = 1e-4
 
 // CheckLogits runs tokens through a random model on the GPU (all
-// positions, LM head in 256-row chunks) and through the CPU reference, and
+// positions, the token embedding and the LM head split into 256-row chunks
+// as a table larger than a storage binding is) and through the CPU
+// reference, and
 // returns the figures and an error when max |diff| > 1e-4 * max |logit|.
 func CheckLogits(d *gpu.Device, cfg RandomConfig, tokens []int) (string, error) {
 	m, _, err := RandomModel(cfg)
@@ -102,7 +104,7 @@ func CheckLogits(d *gpu.Device, cfg RandomConfig, tokens []int) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256})
+	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256, EmbedChunk: 256})
 	if err != nil {
 		return "", err
 	}
@@ -269,7 +271,7 @@ func CheckEval(d *gpu.Device, cfg RandomConfig, tokens []int, window int) (strin
 	if err != nil {
 		return "", err
 	}
-	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256})
+	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256, EmbedChunk: 256})
 	if err != nil {
 		return "", err
 	}

@@ -17,13 +17,15 @@ type GPU struct {
 	d    *gpu.Device
 	k    *kernels
 
-	embd    *weight // (V, C) token embeddings
-	pos     *weight // (Context, C) learned positions, gpt2 only
-	layers  []gpuLayer
-	outNorm *gpu.Buffer // (C)
-	outBias *gpu.Buffer // (C), LayerNorm models only
-	head    []*weight   // the LM head (V, C) in chunks of whole 256-row views
-	headRow []int       // first vocabulary row of each chunk
+	embd       *weight   // (V, C) token embeddings
+	embdChunks []*weight // row views of embd when it is larger than a binding, else nil
+	embdRow    []int     // first row of each chunk
+	pos        *weight   // (Context, C) learned positions, gpt2 only
+	layers     []gpuLayer
+	outNorm    *gpu.Buffer // (C)
+	outBias    *gpu.Buffer // (C), LayerNorm models only
+	head       []*weight   // the LM head (V, C) in chunks of whole 256-row views
+	headRow    []int       // first vocabulary row of each chunk
 
 	owned       []*weight     // what Free releases
 	vectors     []*gpu.Buffer // norms and biases, f32
@@ -47,6 +49,10 @@ type LoadOptions struct {
 	// down to a multiple of 256); 0 means 16384. The storage-binding limit
 	// may make chunks smaller.
 	HeadChunk int
+	// EmbedChunk, when set, splits the token embedding into chunks of at
+	// most this many rows (rounded down to a multiple of 256) even when it
+	// fits one storage binding (tests of the split path).
+	EmbedChunk int
 	// Progress, when set, is called after each tensor with the bytes
 	// uploaded so far and the model's total.
 	Progress func(done, total int64)
@@ -241,6 +247,9 @@ func (l *loader) load() {
 	}
 	if l.err == nil {
 		l.err = g.chunkHead(head, l.opt.HeadChunk)
+	}
+	if l.err == nil {
+		l.err = g.chunkEmbed(g.d.Limits.MaxStorageBufferBindingSize, l.opt.EmbedChunk)
 	}
 }
 

@@ -116,6 +116,7 @@ type Program struct {
 
 	ad      *Adapter // PEFT methods applied, or nil
 	virtual int      // prompt-tuning rows at the start of each sequence (first run only)
+	split   *splitGather
 }
 
 // step is one recorded operation: a dispatch, or a copy whose offsets
@@ -216,6 +217,11 @@ func (p *Program) Run(tokens []int, pos0 int, targets []int) error {
 	}
 	if err := p.tokens.UploadU32(0, ids); err != nil {
 		return err
+	}
+	if p.split != nil {
+		if err := p.split.upload(ids); err != nil {
+			return err
+		}
 	}
 	if err := p.pos.UploadU32(0, pos); err != nil {
 		return err
@@ -352,10 +358,6 @@ func (b *builder) record() {
 	p, g, s := b.p, b.p.g, b.p.g.Spec
 	n := p.B * p.T
 	C, Q, KV, FFN := s.Hidden, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim, s.FFN
-	if limit := g.d.Limits.MaxStorageBufferBindingSize; g.embd.bytes() > limit {
-		b.err = fmt.Errorf("model: the token embedding (%d bytes) is larger than one storage binding (%d bytes) on %s; split embedding tables are not supported yet", g.embd.bytes(), limit, g.d.Info.Name)
-		return
-	}
 	p.tokens, p.pos = b.buf("tokens", n), b.buf("positions", n)
 	p.target = b.buf("targets", p.rows)
 	a := &acts{ln: b.buf("ln", n*C), mean: b.buf("mean", n), rstd: b.buf("rstd", n),
@@ -363,6 +365,7 @@ func (b *builder) record() {
 		v: b.buf("v", n*KV), atty: b.buf("atty", n*Q), proj: b.buf("proj", n*C),
 		h: b.buf("h", n*FFN), up: b.buf("up", n*FFN), act: b.buf("act", n*FFN)}
 	a.x = [2]*gpu.Buffer{b.buf("x0", n*C), b.buf("x1", n*C)}
+	p.split = newSplitGather(g, p.B*(p.T-p.virtual), b.buf)
 	b.adapterActs(a)
 	if b.err != nil {
 		return
@@ -373,6 +376,26 @@ func (b *builder) record() {
 		b.ffn(a, l)
 	}
 	b.head(a)
+}
+
+// gatherTokens records dst (n, C) = the token embedding rows of the run's
+// ids, chunk by chunk when the table is split.
+func (b *builder) gatherTokens(dst *gpu.Buffer, n int) {
+	p := b.p
+	if p.split == nil {
+		b.add(p.g.k.gather(dst, p.g.embd, p.tokens, n))
+		return
+	}
+	calls, err := p.split.calls()
+	if err != nil {
+		b.add(nil, err)
+		return
+	}
+	for _, c := range calls {
+		b.add(c, nil)
+	}
+	split := p.split
+	b.p.steps = append(b.p.steps, step{copy: func(r *gpu.Recorder, _ int) { split.copies(r, dst) }})
 }
 
 // adapterActs allocates the buffers an adapter's methods need.
@@ -426,9 +449,9 @@ func (b *builder) embed(a *acts) {
 		x = a.x[1]
 	}
 	if p.virtual == 0 {
-		b.add(g.k.gather(x, g.embd, p.tokens, n))
+		b.gatherTokens(x, n)
 	} else {
-		b.add(g.k.gather(a.proj, g.embd, p.tokens, p.B*(p.T-p.virtual)))
+		b.gatherTokens(a.proj, p.B*(p.T-p.virtual))
 		prompt, row := p.ad.tensor("prompt.embeddings"), 4*uint64(C)
 		real := p.T - p.virtual
 		b.p.steps = append(b.p.steps, step{copy: func(r *gpu.Recorder, _ int) {

@@ -52,6 +52,7 @@ type Trainer struct {
 
 	tokens, pos, targets, dloss *gpu.Buffer
 	zeros                       *gpu.Buffer // source for clearing the gradients
+	split                       *splitGather
 	losses                      *gpu.Buffer
 
 	recompute bool
@@ -217,6 +218,11 @@ func (t *Trainer) upload(b Batch) (int, error) {
 		v []uint32
 	}{{t.tokens, ids}, {t.pos, pos}, {t.targets, tgt}} {
 		if err := u.b.UploadU32(0, u.v); err != nil {
+			return 0, err
+		}
+	}
+	if t.split != nil {
+		if err := t.split.upload(ids); err != nil {
 			return 0, err
 		}
 	}

@@ -74,7 +74,7 @@ func CheckTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, 
 		params[i] += float32(0.05 * (2*rng.Float64() - 1))
 	}
 	batch := tinyBatch(cfg.Vocab, B, T)
-	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256})
+	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256, EmbedChunk: 256})
 	if err != nil {
 		return "", err
 	}

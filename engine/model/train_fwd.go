@@ -242,7 +242,13 @@ func (b *trainBuilder) embed() {
 	t, g := b.t, b.t.g
 	C := g.Spec.Hidden
 	T, row := t.opt.T, 4*uint64(C)
-	b.add(g.k.gather(t.head.emb, g.embd, t.tokens, t.opt.B*T))
+	if t.split = newSplitGather(g, t.opt.B*T, b.buf); t.split == nil {
+		b.add(g.k.gather(t.head.emb, g.embd, t.tokens, t.opt.B*T))
+	} else {
+		b.addAll(t.split.calls())
+		split, emb := t.split, t.head.emb
+		b.t.steps = append(b.t.steps, step{forward: true, copy: func(r *gpu.Recorder, _ int) { split.copies(r, emb) }})
+	}
 	x := t.xs[0]
 	if g.pos != nil {
 		x = b.buf("embed.sum", t.n*C)
