@@ -23,7 +23,7 @@ endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DEBS := mesa-vulkan-drivers chromium
 
-.PHONY: demo test test-short bench bench-browser wasm deps check clean
+.PHONY: demo test test-short test-long bench bench-model bench-browser wasm deps check clean
 
 demo: deps wasm
 	$(GO) run ./cmd/webpeft serve -addr $(ADDR) -dir site
@@ -60,13 +60,23 @@ test: deps check
 test-short:
 	$(GO) test -count=1 -short ./...
 
+# test-long: the 300-step convergence run of every PEFT method on
+# tiny-llama-q8_0 (about 20 minutes on lavapipe); make test runs 10 steps.
+test-long: deps
+	WEBPEFT_LONG=1 $(GO) test -count=1 -v -timeout 90m -run 'TestConvergence$$' ./engine/train
+
 # bench: kernel GFLOP/s on the native adapter (lavapipe here, or your GPU).
 bench:
 	$(GO) test ./engine/ops -run '^$$' -bench Kernels -benchtime 1x
 
+# bench-model: forward (prefill 256, decode) and training steps of a
+# SmolLM2-135M-shaped random model, and the CPU reference.
+bench-model:
+	$(GO) test ./engine/model -run '^$$' -bench 'Forward|Train' -benchtime 1x -timeout 60m
+
 # bench-browser: the same kernels through the wasm in headless Chromium.
 bench-browser:
-	$(GO) test ./serve -run '^$$' -bench Browser -benchtime 1x -timeout 30m
+	$(GO) test ./serve -run '^$$' -bench Browser -benchtime 1x -timeout 60m
 
 clean:
 	rm -f site/main.wasm site/wasm_exec.js test.log

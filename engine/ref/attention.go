@@ -13,7 +13,7 @@ import "math"
 // (entries s > t are 0); it may be nil when none follows. Dot products, the
 // softmax and the weighted sums are taken in float64 whatever F is. With
 // T = 1 out is v (repeated over each group's heads).
-// Twin (not written yet): shaders/attention_fwd.wgsl.
+// Twin: shaders/attention_fwd.wgsl.
 func AttentionForward[F ~float32 | ~float64](out, att, q, k, v []F, B, T, NH, NKV, HS int) {
 	scale := 1 / math.Sqrt(float64(HS))
 	group := NH / NKV
@@ -82,7 +82,7 @@ func AttentionForward[F ~float32 | ~float64](out, att, q, k, v []F, B, T, NH, NK
 // dk and dv may be nil when not wanted. dS lives in a float64 scratch of
 // one sequence, (NH,T,T); every sum is taken in float64 and added to its
 // gradient once, whatever F is. No gradient may alias an input.
-// Twin (not written yet): shaders/attention_bwd.wgsl.
+// Twin: shaders/attention_dq_bwd.wgsl and attention_dkv_bwd.wgsl.
 func AttentionBackward[F ~float32 | ~float64](dq, dk, dv, dout, q, k, v, att []F, B, T, NH, NKV, HS int) {
 	ds := make([]float64, NH*T*T)
 	acc := make([]float64, 2*HS)

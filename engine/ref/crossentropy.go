@@ -46,7 +46,7 @@ func CrossEntropyForward[F ~float32 | ~float64](losses, logits []F, targets []in
 // forward (its loss is the constant 0) and gets no gradient: its dlogits
 // stay as they are. The softmax is recomputed in float64 whatever F is.
 // No gradient may alias an input.
-// Twin (not written yet): shaders/crossentropy_bwd.wgsl.
+// Twin: shaders/vocab_bwd.wgsl (over vocabulary chunks).
 func CrossEntropyBackward[F ~float32 | ~float64](dlogits, dlosses, logits []F, targets []int, rows, cols int) {
 	for r := range rows {
 		t := targets[r]

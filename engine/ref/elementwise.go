@@ -54,7 +54,7 @@ func Scale[F ~float32 | ~float64](out, a []F, s F) {
 //
 // for i < len(dout); a and b are the forward's inputs. Either gradient may
 // be nil when not wanted. No gradient may alias an input.
-// Twin (not written yet): shaders/mul_bwd.wgsl.
+// Twin: none yet (no kernel needs mul_bwd).
 func MulBackward[F ~float32 | ~float64](da, db, a, b, dout []F) {
 	for i, d := range dout {
 		if da != nil {
@@ -73,7 +73,7 @@ func MulBackward[F ~float32 | ~float64](da, db, a, b, dout []F) {
 //
 // inp and out are (rows, cols), e.g. (B*T, C); s is (cols). out may alias
 // inp.
-// Twin (not written yet): shaders/scalecols_fwd.wgsl.
+// Twin: shaders/scalecols_fwd.wgsl.
 func ScaleColsForward[F ~float32 | ~float64](out, inp, s []F, rows, cols int) {
 	for r := range rows {
 		Mul(out[r*cols:(r+1)*cols], inp[r*cols:(r+1)*cols], s)
@@ -88,7 +88,7 @@ func ScaleColsForward[F ~float32 | ~float64](out, inp, s []F, rows, cols int) {
 // Shapes as in ScaleColsForward; ds is the IA3 vector's gradient, summed
 // over rows in float64 whatever F is. Either gradient may be nil when not
 // wanted. No gradient may alias an input.
-// Twin (not written yet): shaders/scalecols_bwd.wgsl.
+// Twin: shaders/scalecols_bwd.wgsl.
 func ScaleColsBackward[F ~float32 | ~float64](dinp, ds, dout, inp, s []F, rows, cols int) {
 	if dinp != nil {
 		for r := range rows {

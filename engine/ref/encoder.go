@@ -7,7 +7,7 @@ package ref
 //
 // tokens is (B,T) with ids < V, wte is (V,C), wpe is (maxT,C) with
 // maxT >= T, or nil (llama and qwen2 use RoPE instead), out is (B,T,C).
-// Twin (not written yet): shaders/encoder_fwd.wgsl.
+// Twin: shaders/embed_*_fwd.wgsl.
 func EncoderForward[F ~float32 | ~float64](out []F, tokens []int, wte, wpe []F, B, T, C int) {
 	for b := range B {
 		for t := range T {
@@ -29,7 +29,7 @@ func EncoderForward[F ~float32 | ~float64](out []F, tokens []int, wte, wpe []F, 
 // A token that occurs several times gathers every occurrence's gradient.
 // Either gradient may be nil when not wanted (a frozen embedding table;
 // no position embeddings).
-// Twin (not written yet): shaders/encoder_bwd.wgsl.
+// Twin: none yet (no kernel needs encoder_bwd).
 func EncoderBackward[F ~float32 | ~float64](dwte, dwpe, dout []F, tokens []int, B, T, C int) {
 	for b := range B {
 		for t := range T {

@@ -8,7 +8,7 @@ import "math"
 //
 // Any shape, e.g. the FFN activations (B,T,FFN). Computed in float64
 // whatever F is. out may alias inp.
-// Twin (not written yet): shaders/gelu_fwd.wgsl.
+// Twin: shaders/gelu_fwd.wgsl.
 func GeluForward[F ~float32 | ~float64](out, inp []F) {
 	s := math.Sqrt(2 / math.Pi)
 	for i := range out {
@@ -25,7 +25,7 @@ func GeluForward[F ~float32 | ~float64](out, inp []F) {
 //
 // Any shape; inp is the forward's input. Computed in float64 whatever F is.
 // No gradient may alias an input.
-// Twin (not written yet): shaders/gelu_bwd.wgsl.
+// Twin: shaders/gelu_bwd.wgsl.
 func GeluBackward[F ~float32 | ~float64](dinp, inp, dout []F) {
 	s := math.Sqrt(2 / math.Pi)
 	for i := range dinp {

@@ -14,7 +14,7 @@ import "math"
 // be nil when none follows. Statistics and products are taken in float64
 // whatever F is (the variance is the biased one, as PyTorch's). out may
 // alias inp.
-// Twin (not written yet): shaders/layernorm_fwd.wgsl.
+// Twin: shaders/layernorm_fwd.wgsl.
 func LayerNormForward[F ~float32 | ~float64](out, mean, rstd, inp, weight, bias []F, B, T, C int, eps float64) {
 	for bt := range B * T {
 		x := inp[bt*C : (bt+1)*C]
@@ -59,7 +59,7 @@ func LayerNormForward[F ~float32 | ~float64](out, mean, rstd, inp, weight, bias 
 // Any of dinp, dweight and dbias may be nil when not wanted (dbias when the
 // forward had no bias). Sums and products are taken in float64 whatever F
 // is. No gradient may alias an input.
-// Twin (not written yet): shaders/layernorm_bwd.wgsl.
+// Twin: shaders/layernorm_bwd.wgsl.
 func LayerNormBackward[F ~float32 | ~float64](dinp, dweight, dbias, dout, inp, weight, mean, rstd []F, B, T, C int) {
 	n := make([]float64, C)
 	for bt := range B * T {

@@ -6,7 +6,7 @@ package ref
 //
 // N is B*T rows. bias may be nil. weight is in nn.Linear layout (one row per
 // output), as MatMul takes it; sums run in F, k ascending, as in MatMul.
-// Twins: MatMul's kernels; the bias add has none yet.
+// Twins: MatMul's kernels and shaders/bias_add_fwd.wgsl.
 func LinearForward[F ~float32 | ~float64](out, inp, weight, bias []F, N, C, OC int) {
 	MatMul(out, inp, weight, N, OC, C)
 	if bias == nil {
@@ -25,7 +25,7 @@ func LinearForward[F ~float32 | ~float64](out, inp, weight, bias []F, N, C, OC i
 //
 // Any of dinp, dweight and dbias may be nil when not wanted (frozen base
 // weights get neither dweight nor dbias). MatMulBackward does the products.
-// Twins: MatMulBackward's kernels; the bias sum has none yet.
+// Twins: shaders/matmul_*_bwd.wgsl (dinp), gemm_rb.wgsl (dweight), colsum_bwd.wgsl (dbias).
 func LinearBackward[F ~float32 | ~float64](dinp, dweight, dbias, dout, inp, weight []F, N, C, OC int) {
 	MatMulBackward(dinp, dweight, dout, inp, weight, N, OC, C)
 	if dbias == nil {

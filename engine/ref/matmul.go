@@ -35,7 +35,7 @@ func MatMul[T ~float32 | ~float64](y, x, w []T, M, N, K int) {
 // ascending index, into a fresh total that is then added once, so the
 // result does not depend on what the buffer held. No gradient may alias an
 // input.
-// Twins (not written yet): shaders/matmul_bwd_dx.wgsl, matmul_bwd_dw.wgsl.
+// Twins: shaders/matmul_*_rb_bwd.wgsl (dx through frozen weights), gemm_rb.wgsl (dw of f32 weights).
 func MatMulBackward[T ~float32 | ~float64](dx, dw, dy, x, w []T, M, N, K int) {
 	if dx != nil {
 		for m := range M {

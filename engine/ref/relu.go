@@ -6,7 +6,7 @@ package ref
 //	out[i] = max(inp[i], 0)
 //
 // Any shape, e.g. (B,T,R). out may alias inp.
-// Twin (not written yet): shaders/relu_fwd.wgsl.
+// Twin: shaders/relu_fwd.wgsl.
 func ReLUForward[F ~float32 | ~float64](out, inp []F) {
 	for i := range out {
 		out[i] = max(inp[i], 0)
@@ -19,7 +19,7 @@ func ReLUForward[F ~float32 | ~float64](out, inp []F) {
 //
 // inp is the forward's input. At inp[i] = 0, where ReLU has no derivative,
 // the gradient is 0, as in PyTorch. No gradient may alias an input.
-// Twin (not written yet): shaders/relu_bwd.wgsl.
+// Twin: shaders/relu_bwd.wgsl.
 func ReLUBackward[F ~float32 | ~float64](dinp, inp, dout []F) {
 	for i := range dinp {
 		if inp[i] > 0 {

@@ -11,7 +11,7 @@ import "math"
 // inp and out are (B,T,C), weight is (C), rstd is (B,T) and is kept for the
 // backward pass; it may be nil when none follows. The mean of squares and
 // the products are taken in float64 whatever F is. out may alias inp.
-// Twin (not written yet): shaders/rmsnorm_fwd.wgsl.
+// Twin: shaders/rmsnorm_fwd.wgsl.
 func RMSNormForward[F ~float32 | ~float64](out, rstd, inp, weight []F, B, T, C int, eps float64) {
 	for bt := range B * T {
 		x := inp[bt*C : (bt+1)*C]
@@ -41,7 +41,7 @@ func RMSNormForward[F ~float32 | ~float64](out, rstd, inp, weight []F, B, T, C i
 // one it saved. dinp and dweight may each be nil when not wanted (a frozen
 // norm gets no dweight). Sums and products are taken in float64 whatever
 // F is. No gradient may alias an input.
-// Twin (not written yet): shaders/rmsnorm_bwd.wgsl.
+// Twin: shaders/rmsnorm_bwd.wgsl.
 func RMSNormBackward[F ~float32 | ~float64](dinp, dweight, dout, inp, weight, rstd []F, B, T, C int) {
 	for bt := range B * T {
 		x := inp[bt*C : (bt+1)*C]

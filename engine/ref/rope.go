@@ -26,7 +26,7 @@ const (
 // sequence). Angles, cos, sin and the products are taken in float64
 // whatever F is. At position 0 RopeForward is the identity. out may alias
 // inp.
-// Twin (not written yet): shaders/rope_fwd.wgsl.
+// Twin: shaders/rope_fwd.wgsl.
 func RopeForward[F ~float32 | ~float64](out, inp []F, pos []int, B, T, NH, HS int, theta float64, pairs RopePairs) {
 	half := HS / 2
 	for bt := range B * T {
@@ -59,7 +59,7 @@ func RopeForward[F ~float32 | ~float64](out, inp []F, pos []int, B, T, NH, HS in
 // into, and the gradient is rotated back in place (dout = R^T dout), as a
 // training step does on the dq and dk buffers it rotated forward in place.
 // Taken in float64 whatever F is.
-// Twin (not written yet): shaders/rope_bwd.wgsl.
+// Twin: shaders/rope_bwd.wgsl.
 func RopeBackward[F ~float32 | ~float64](dinp, dout []F, pos []int, B, T, NH, HS int, theta float64, pairs RopePairs) {
 	inPlace := len(dinp) > 0 && len(dout) > 0 && &dinp[0] == &dout[0]
 	half := HS / 2

@@ -40,7 +40,7 @@ func Softmax[F ~float32 | ~float64](out, x []F, rows, cols int) {
 // The subtracted sum is the path through the row's normalizer. Shapes as
 // in Softmax. Taken in float64 whatever F is. No gradient may alias an
 // input.
-// Twin (not written yet): shaders/softmax_bwd.wgsl.
+// Twin: none yet (no kernel needs softmax_bwd).
 func SoftmaxBackward[F ~float32 | ~float64](dinp, dout, out []F, rows, cols int) {
 	for r := range rows {
 		p := out[r*cols : (r+1)*cols]

@@ -9,7 +9,7 @@ import "math"
 //
 // gate, up and out are (B,T,FFN). Computed in float64 whatever F is. out
 // may alias gate or up.
-// Twin (not written yet): shaders/swiglu_fwd.wgsl.
+// Twin: shaders/swiglu_fwd.wgsl.
 func SwiGLUForward[F ~float32 | ~float64](out, gate, up []F) {
 	for i := range out {
 		g := float64(gate[i])
@@ -26,7 +26,7 @@ func SwiGLUForward[F ~float32 | ~float64](out, gate, up []F) {
 // gate, up, dgate, dup and dout are (B,T,FFN); gate and up are the
 // forward's inputs. Either gradient may be nil when not wanted. Computed
 // in float64 whatever F is. No gradient may alias an input.
-// Twin (not written yet): shaders/swiglu_bwd.wgsl.
+// Twin: shaders/swiglu_bwd.wgsl.
 func SwiGLUBackward[F ~float32 | ~float64](dgate, dup, gate, up, dout []F) {
 	for i, d := range dout {
 		g := float64(gate[i])
