@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,6 +156,8 @@ func copyFile(src, dst string) error {
 // runState mirrors window.webpeftRun (site/runner.js).
 type runState struct {
 	Done    bool   `json:"done"`
+	Current string `json:"current"` // the case running now
+	IdleMS  int64  `json:"idleMs"`  // since the page last heard from the engine
 	Adapter string `json:"adapter"`
 	Device  string `json:"device"`
 	Passed  int    `json:"passed"`
@@ -176,6 +179,12 @@ type runState struct {
 	} `json:"rows"`
 }
 
+// stallAfter is how long the engine may stay silent (no "start" or "case"
+// event) before a run counts as stalled. The slowest case takes about 6 s on
+// SwiftShader here (adamw/n=1000003), 15-40 s on a loaded machine, so
+// minutes of silence mean a wait that will never end, not a slow machine.
+const stallAfter = 3 * time.Minute
+
 // runPage opens page in a new tab and waits, within budget, for its run to
 // finish.
 func runPage(t testing.TB, page string, budget time.Duration) runState {
@@ -184,29 +193,43 @@ func runPage(t testing.TB, page string, budget time.Duration) runState {
 	return runPageIn(t, bctx, url, page, budget)
 }
 
+// runPageIn fails, naming the case it was in, when the page stalls (no
+// engine event for stallAfter) or runs past budget.
 func runPageIn(t testing.TB, bctx context.Context, url, page string, budget time.Duration) runState {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(bctx)
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(tab, budget)
+	// The context that creates the tab must outlive the polling below, so
+	// that the state can still be read after a stall.
+	ctx, cancelTimeout := context.WithTimeout(tab, budget+time.Minute)
 	defer cancelTimeout()
-	_, err := chromedp.Run(ctx, chromedp.Navigate(url+"/"+page))
-	if err == nil {
-		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`window.webpeftRun && window.webpeftRun.done`,
-			chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(budget)))
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(url+"/"+page)); err != nil {
+		t.Fatalf("opening %s: %v", page, err)
 	}
-	var raw string
-	if err == nil {
-		raw, err = chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.webpeftRun)`))
-	}
-	if err != nil {
-		t.Fatalf("%s did not finish within %v: %v", page, budget, err)
-	}
+	const read = `(() => { const s = window.webpeftRun; return s ? JSON.stringify({...s, idleMs: Date.now() - s.lastEventAt}) : ""; })()`
 	var st runState
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		t.Fatalf("reading the page's state: %v", err)
+	start := time.Now()
+	for {
+		// Errors here are transient (the page is still loading): retry.
+		raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](read))
+		if err == nil && raw != "" {
+			if err := json.Unmarshal([]byte(raw), &st); err != nil {
+				t.Fatalf("reading the page's state: %v", err)
+			}
+			if st.Done {
+				return st
+			}
+			if time.Duration(st.IdleMS)*time.Millisecond > stallAfter {
+				t.Fatalf("%s stalled in case %q: no word from the engine for %v (%d cases done)",
+					page, st.Current, time.Duration(st.IdleMS)*time.Millisecond, len(st.Rows))
+			}
+		}
+		if time.Since(start) > budget {
+			t.Fatalf("%s did not finish within %v (in case %q, %d cases done, last error %v)",
+				page, budget, st.Current, len(st.Rows), err)
+		}
+		time.Sleep(time.Second)
 	}
-	return st
 }
 
 // TestBrowserNoAdapter opens the op-test page in a second browser started
@@ -227,8 +250,14 @@ func TestBrowserNoAdapter(t *testing.T) {
 
 // TestBrowserOpTests runs every ops parity case and the whole-model cases
 // (model.Cases) through the real wasm in Chromium and asserts they all pass.
+// WEBPEFT_BROWSER_RUN=REGEXP runs only the cases whose name matches
+// (index.html?run=REGEXP).
 func TestBrowserOpTests(t *testing.T) {
-	st := runPage(t, "index.html", 15*time.Minute)
+	page := "index.html"
+	if run := os.Getenv("WEBPEFT_BROWSER_RUN"); run != "" {
+		page += "?run=" + url.QueryEscape(run)
+	}
+	st := runPage(t, page, 15*time.Minute)
 	if st.Error != "" {
 		t.Fatalf("the page reported: %s", st.Error)
 	}

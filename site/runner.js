@@ -1,8 +1,13 @@
 // runner.js drives worker.js from a page and renders its events into a
 // table. It also keeps window.webpeftRun up to date, which the headless
-// browser tests read.
+// browser tests read: current names the case running now, lastEventAt
+// (Date.now()) tells a stalled run from a slow one. index.html?run=REGEXP
+// runs only the cases whose name matches.
 export function run(cmd, table, status) {
-  const state = { peak: 0, done: false, adapter: "", device: "", rows: [], passed: 0, failed: 0, error: "" };
+  const state = {
+    peak: 0, done: false, adapter: "", device: "", rows: [], passed: 0, failed: 0, error: "",
+    current: "", lastEventAt: Date.now(),
+  };
   window.webpeftRun = state;
   const worker = new Worker("worker.js");
   const say = (text, cls) => {
@@ -11,13 +16,19 @@ export function run(cmd, table, status) {
   };
   say("Loading the engine…");
   worker.onmessage = ({ data: ev }) => {
+    state.lastEventAt = Date.now();
     switch (ev.type) {
       case "device":
         state.adapter = ev.adapter;
         state.device = ev.summary;
         say(`Running on ${ev.summary}${ev.cpu ? " — a software adapter, expect it to be slow" : ""}`);
         break;
+      case "start":
+        state.current = ev.name;
+        say(`Running ${ev.name}…`);
+        break;
       case "case":
+        state.current = "";
         state.rows.push(ev);
         ev.ok ? state.passed++ : state.failed++;
         addRow(table, [ev.name, ev.ok ? "pass" : "FAIL", `${ev.ms} ms`, ev.error || ev.note || ""], ev.ok ? "pass" : "fail");
@@ -44,9 +55,9 @@ export function run(cmd, table, status) {
           : `Done on ${ev.adapter}`, state.failed ? "fail" : "pass");
         break;
       case "error":
-        state.error = ev.message;
+        state.error = state.current ? `${ev.message} (while running ${state.current})` : ev.message;
         state.done = true;
-        say(ev.message, "fail");
+        say(state.error, "fail");
         break;
     }
   };
@@ -55,7 +66,7 @@ export function run(cmd, table, status) {
     state.done = true;
     say(state.error, "fail");
   };
-  worker.postMessage({ cmd });
+  worker.postMessage({ cmd, filter: new URLSearchParams(location.search).get("run") || "" });
 }
 
 function addRow(table, cells, cls) {

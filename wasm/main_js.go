@@ -4,13 +4,17 @@
 // Web Worker (site/worker.js), never on the page's main thread, and exposes
 // globalThis.webpeft to that worker:
 //
-//	webpeft.runTests(onEvent) -> Promise   every ops.Cases() parity check, then
-//	                                       the whole-model model.Cases()
-//	webpeft.runBenches(onEvent) -> Promise every ops.Benches() measurement,
-//	                                       then the forward pass (model.BenchForward)
+//	webpeft.runTests(onEvent, filter) -> Promise  every ops.Cases() parity check,
+//	                                              then the whole-model
+//	                                              model.Cases(); with a regexp
+//	                                              filter ("" = all), only the
+//	                                              cases whose name matches
+//	webpeft.runBenches(onEvent) -> Promise        every ops.Benches() measurement,
+//	                                              then the forward pass (model.BenchForward)
 //
-// onEvent receives plain objects: {type:"device", ...}, {type:"case", name,
-// ok, error, ms, note}, {type:"bench", name, gflops},
+// onEvent receives plain objects: {type:"device", ...}, {type:"start", name}
+// (a case begins: a stalled run names the case it stalled in), {type:"case",
+// name, ok, error, ms, note}, {type:"bench", name, gflops},
 // {type:"forward", name, prefill, prefill_gflops, decode, decode_gflops}, {type:"done", ...}.
 // Every handler starts a goroutine and returns a Promise: GPU calls wait on
 // promises and must never block the event loop.
@@ -19,6 +23,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/hack-pad/safejs"
@@ -38,7 +43,7 @@ func main() {
 		fmt.Println("webpeft: cannot create the JS API:", err)
 		return
 	}
-	for name, run := range map[string]func(emit func(map[string]any)) error{
+	for name, run := range map[string]func(emit func(map[string]any), filter string) error{
 		"runTests":   runTests,
 		"runBenches": runBenches,
 	} {
@@ -53,19 +58,23 @@ func main() {
 	select {} // keep the Go runtime alive for later calls
 }
 
-// handler turns run into a JS function (onEvent) -> Promise.
-func handler(run func(emit func(map[string]any)) error) func(safejs.Value, []safejs.Value) any {
+// handler turns run into a JS function (onEvent, filter) -> Promise.
+func handler(run func(emit func(map[string]any), filter string) error) func(safejs.Value, []safejs.Value) any {
 	return func(_ safejs.Value, args []safejs.Value) any {
 		var onEvent safejs.Value
 		if len(args) > 0 {
 			onEvent = args[0]
+		}
+		filter := ""
+		if len(args) > 1 && args[1].Type() == safejs.TypeString {
+			filter, _ = args[1].String()
 		}
 		emit := func(ev map[string]any) {
 			if onEvent.Type() == safejs.TypeFunction {
 				onEvent.Invoke(ev)
 			}
 		}
-		return promise(func() error { return run(emit) })
+		return promise(func() error { return run(emit, filter) })
 	}
 }
 
@@ -113,7 +122,11 @@ func openDevice(emit func(map[string]any)) (*gpu.Device, error) {
 	return d, nil
 }
 
-func runTests(emit func(map[string]any)) error {
+func runTests(emit func(map[string]any), filter string) error {
+	match, err := regexp.Compile(filter)
+	if err != nil {
+		return fmt.Errorf("case filter %q: %w", filter, err)
+	}
 	d, err := openDevice(emit)
 	if err != nil {
 		return err
@@ -123,6 +136,10 @@ func runTests(emit func(map[string]any)) error {
 	notes := map[string]string{}
 	cases := append(ops.Cases(), model.Cases(func(name, fig string) { notes[name] = fig }, true)...)
 	for _, c := range cases {
+		if !match.MatchString(c.Name) {
+			continue
+		}
+		emit(map[string]any{"type": "start", "name": c.Name})
 		start := time.Now()
 		err := c.Run(d)
 		ev := map[string]any{"type": "case", "name": c.Name, "ok": err == nil, "ms": time.Since(start).Milliseconds(),
@@ -139,7 +156,7 @@ func runTests(emit func(map[string]any)) error {
 	return nil
 }
 
-func runBenches(emit func(map[string]any)) error {
+func runBenches(emit func(map[string]any), _ string) error {
 	d, err := openDevice(emit)
 	if err != nil {
 		return err

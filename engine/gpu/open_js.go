@@ -161,7 +161,12 @@ func (d *Device) watch() error {
 	if err != nil {
 		return err
 	}
-	onLost, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
+	// onLost releases itself once lost settles (Close destroys the device,
+	// which settles lost later: releasing it in Close made that call land on
+	// a released function, "call to released function" in the console).
+	var onLost safejs.Func
+	onLost, err = safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
+		defer onLost.Release()
 		reason, message := "unknown", ""
 		if len(args) > 0 {
 			if v, err := args[0].Get("reason"); err == nil && !v.IsUndefined() {
@@ -189,7 +194,7 @@ func (d *Device) watch() error {
 	if err != nil {
 		return err
 	}
-	d.plat.keep = append(d.plat.keep, onLost, onError)
+	d.plat.keep = append(d.plat.keep, onError)
 	if _, err := lost.Call("then", onLost.Value()); err != nil {
 		return err
 	}
@@ -202,10 +207,11 @@ func (d *Device) Close() {
 	if d.dev == nil {
 		return
 	}
-	d.plat.device.Call("destroy")
 	for _, f := range d.plat.keep {
+		d.plat.device.Call("removeEventListener", "uncapturederror", f.Value())
 		f.Release()
 	}
+	d.plat.device.Call("destroy")
 	d.dev = nil
 	d.setLost("closed", "Close was called")
 }

@@ -165,6 +165,7 @@ func (s embedShape) String() string { return fmt.Sprintf("n=%d V=%d C=%d", s.n, 
 func embedLossCases() []Case {
 	cases := []Case{
 		{"embed/f32", checkEmbedF32},
+		{"embed/refuses-bad-input", checkEmbedRefuses},
 	}
 	for _, t := range quantTypes() {
 		cases = append(cases, Case{fmt.Sprintf("embed/%v", t), func(d *gpu.Device) error { return checkEmbedQuant(d, t) }})
