@@ -71,9 +71,6 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	if f.model == "" || f.data == "" || f.out == "" {
 		return nil, errors.New("usage: webpeft train --model MODEL --data FILE --method lora|prompt|prefix|ia3|adapter --out DIR [--steps N | --epochs E] [--seq T] [--batch B] [--lr LR] (see -h)")
 	}
-	if f.peft.Dropout != 0 {
-		return nil, errors.New("--dropout: LoRA dropout is not implemented yet; train with --dropout 0")
-	}
 	f.peft.Targets = strings.Split(f.targets, ",")
 	return f, nil
 }

@@ -65,6 +65,35 @@ type Trainer struct {
 	bufs    []*gpu.Buffer
 	adam    adamCall
 	stepNum int
+	micro   int        // micro-batches since the last update (gradient accumulation)
+	drops   []dropSite // LoRA dropout calls, reseeded before every submit
+}
+
+// dropSite is one LoRA dropout dispatch: its mask depends on the seed, the
+// optimizer step, the micro-batch and the site (layer, module), so a
+// resumed run draws the same masks and the backward pass the forward's.
+type dropSite struct {
+	call *gpu.Call
+	n    int
+	p    float64
+	site uint32
+	acc  bool // a backward call (accumulating)
+}
+
+// reseed sets every dropout call's mask for the coming submit; training
+// false turns dropout off (validation).
+func (t *Trainer) reseed(training bool) error {
+	seed := uint32(t.opt.Seed*0x9e3779b9) ^ uint32(t.stepNum)*0x85ebca6b ^ uint32(t.micro)*0xc2b2ae35
+	for _, d := range t.drops {
+		p := d.p
+		if !training {
+			p = 0
+		}
+		if err := t.k.drop.Reseed(d.call, d.n, p, seed^d.site*0x27d4eb2f, d.acc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewTrainer records the training program of set's methods on g.
@@ -238,8 +267,13 @@ func (t *Trainer) Step(b Batch, h AdamWHyper, update bool) (TrainStep, error) {
 	if err != nil {
 		return TrainStep{}, err
 	}
+	if err := t.reseed(true); err != nil {
+		return TrainStep{}, err
+	}
+	t.micro++
 	if update {
 		t.stepNum++
+		t.micro = 0
 		h.Step = t.stepNum
 		if err := t.adam.set(h); err != nil {
 			return TrainStep{}, err
@@ -281,6 +315,9 @@ func (t *Trainer) Step(b Batch, h AdamWHyper, update bool) (TrainStep, error) {
 func (t *Trainer) Loss(b Batch) (float64, error) {
 	count, err := t.upload(b)
 	if err != nil {
+		return 0, err
+	}
+	if err := t.reseed(false); err != nil {
 		return 0, err
 	}
 	r := t.g.d.NewRecorder(fmt.Sprintf("eval %dx%d", t.opt.B, t.opt.T))
@@ -336,6 +373,6 @@ func (t *Trainer) SetState(params, m, v []float32, step int) error {
 			return err
 		}
 	}
-	t.stepNum = step
+	t.stepNum, t.micro = step, 0
 	return nil
 }

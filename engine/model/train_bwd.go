@@ -21,6 +21,7 @@ type backActs struct {
 	dgate, dup     *gpu.Buffer // (n, FFN)
 	dlogits        *gpu.Buffer // (n, chunk)
 	dh             *gpu.Buffer // (n, r) LoRA
+	dxd            *gpu.Buffer // (n, in) LoRA input gradient before dropout's backward
 	dah, daa       *gpu.Buffer // (n, r) adapters
 	gather         *gpu.Buffer // (B, width) slices summed over the batch
 	colsum         *gpu.Buffer // ColSum scratch
@@ -51,6 +52,9 @@ func (b *trainBuilder) backActs() {
 		r = max(r, c.Bottleneck)
 	}
 	bw.dh, bw.dah, bw.daa = b.buf("dlora.h", n*r), b.buf("dadapter.h", n*r), b.buf("dadapter.a", n*r)
+	if c, ok := t.set.Config(peft.LoRA); ok && c.Dropout > 0 {
+		bw.dxd = b.buf("dlora.dropped", n*max(C, Q, F))
+	}
 	width := max(t.Pp*KV, t.P*C, 1)
 	bw.gather = b.buf("dgather", t.opt.B*width)
 	bw.colsum = b.buf("colsum.scratch", t.k.colSumScratch(n, max(C, F, Q, width)))
@@ -95,6 +99,12 @@ func (b *trainBuilder) linearBackward(dx, dy, x *gpu.Buffer, w *weight, l int, m
 	dA, dB := t.gview[loraName(l, m, "a")], t.gview[loraName(l, m, "b")]
 	b.add(t.k.gemm.Call(dB, dy, h, w.N, r, t.n, true, false, s, 1))
 	b.add(t.k.gemm.Call(dh, dy, B, t.n, r, w.N, false, false, s, 0))
+	if xd := a.dropped[m]; xd != nil {
+		b.add(t.k.gemm.Call(dA, dh, xd, r, w.K, t.n, true, false, 1, 1))
+		b.add(t.k.gemm.Call(t.bw.dxd, dh, A, t.n, w.K, r, false, false, 1, 0))
+		b.dropout(dx, nil, t.bw.dxd, t.n*w.K, c.Dropout, l, m, true)
+		return
+	}
 	b.add(t.k.gemm.Call(dA, dh, x, r, w.K, t.n, true, false, 1, 1))
 	b.add(t.k.gemm.Call(dx, dh, A, t.n, w.K, r, false, false, 1, 1))
 }

@@ -31,6 +31,16 @@ func TrainCases(report func(name, figures string)) []ops.Case {
 		},
 	}
 	var cases []ops.Case
+	cases = append(cases, ops.Case{Name: "train/llama-lora-dropout-path", Run: func(d *gpu.Device) error {
+		// A drop probability of 1e-9 keeps every element (scale 1 in f32):
+		// the dropout path's buffers and products must give the
+		// reference's gradients.
+		cfg := tinyConfig(Llama, tensor.Q8_0)
+		fig, err := CheckTrainGrads(d, cfg, []peft.Config{{Method: peft.LoRA, Rank: 4, Alpha: 8, Dropout: 1e-9,
+			Targets: peft.AllModules(PEFTDims(cfg.Spec()))}}, 2, 7)
+		report("train/llama-lora-dropout-path", fig)
+		return err
+	}})
 	for _, arch := range Archs {
 		for _, gname := range []string{"lora-ia3-houlsby", "prompt-prefix-pfeiffer"} {
 			name := fmt.Sprintf("train/%s-%s", arch, gname)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"webpeft/engine/gpu"
 	"webpeft/engine/ops"
@@ -25,7 +26,8 @@ type layerActs struct {
 	gate, up, act     *gpu.Buffer            // (n, FFN)
 	acts              *gpu.Buffer            // act after IA3
 	d0, d             *gpu.Buffer            // (n, C) FFN down projection, after an adapter
-	lora              map[string]*gpu.Buffer // module -> (n, r) h = x A^T
+	lora              map[string]*gpu.Buffer // module -> (n, r) h = dropout(x) A^T
+	dropped           map[string]*gpu.Buffer // module -> (n, in) dropout(x), with LoRA dropout
 	adapter           map[string]*adapterActs
 }
 
@@ -149,7 +151,7 @@ func (b *trainBuilder) layerActs(i int) *layerActs {
 		o0: b.buf(name("o"), n*C), mid: b.buf(name("mid"), n*C),
 		ln2: b.buf(name("ln2"), n*C), mean2: b.buf(name("mean2"), n), rstd2: b.buf(name("rstd2"), n),
 		up: b.buf(name("up"), n*F), act: b.buf(name("act"), n*F), d0: b.buf(name("d"), n*C),
-		lora: map[string]*gpu.Buffer{}, adapter: map[string]*adapterActs{}}
+		lora: map[string]*gpu.Buffer{}, dropped: map[string]*gpu.Buffer{}, adapter: map[string]*adapterActs{}}
 	if s.Arch != GPT2 {
 		a.gate = b.buf(name("gate"), n*F)
 	}
@@ -166,8 +168,13 @@ func (b *trainBuilder) layerActs(i int) *layerActs {
 	}
 	a.o, a.d = a.o0, a.d0
 	if c, ok := t.set.Config(peft.LoRA); ok {
+		d := PEFTDims(s)
 		for _, m := range c.Targets {
 			a.lora[m] = b.buf(name("lora."+m), n*c.Rank)
+			if c.Dropout > 0 {
+				in, _ := d.InOut(m)
+				a.dropped[m] = b.buf(name("lora."+m+".dropped"), n*in)
+			}
 		}
 	}
 	if c, ok := t.set.Config(peft.Adapter); ok {
@@ -289,8 +296,32 @@ func (b *trainBuilder) linear(y, x *gpu.Buffer, w *weight, bias *gpu.Buffer, l i
 		return
 	}
 	A, B := t.pview[loraName(l, m, "a")], t.pview[loraName(l, m, "b")]
+	if xd := a.dropped[m]; xd != nil {
+		b.dropout(xd, x, nil, t.n*w.K, c.Dropout, l, m, false)
+		x = xd
+	}
 	b.add(t.k.gemm.Call(h, x, A, t.n, c.Rank, w.K, false, true, 1, 0))
 	b.add(t.k.gemm.Call(y, h, B, t.n, w.N, c.Rank, false, true, float32(c.Scale()), 1))
+}
+
+// dropout records out = dropout(in) (forward) or out += dropout'(dout)
+// (backward, in = nil) for the LoRA of module m of layer l. Its mask is
+// drawn from a seed the trainer sets before every submit (dropSite), the
+// same for a step's forward, recomputed forward and backward.
+func (b *trainBuilder) dropout(out, in, dout *gpu.Buffer, n int, p float64, l int, m string, backward bool) {
+	t := b.t
+	site := uint32(l*len(peft.Modules) + slices.Index(peft.Modules, m))
+	var c *gpu.Call
+	var err error
+	if backward {
+		c, err = t.k.drop.Backward(out, dout, n, p, site, true)
+	} else {
+		c, err = t.k.drop.Forward(out, in, n, p, site)
+	}
+	if err == nil {
+		t.drops = append(t.drops, dropSite{call: c, n: n, p: p, site: site, acc: backward})
+	}
+	b.add(c, err)
 }
 
 func loraName(l int, m, part string) string { return fmt.Sprintf("blk.%d.lora_%s.%s", l, m, part) }

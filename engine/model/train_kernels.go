@@ -26,6 +26,7 @@ type trainKernels struct {
 	relu   *ops.ReLU
 	attn   *ops.AttentionTrain
 	adamw  *ops.AdamW
+	drop   *ops.Dropout
 	extra  []*gpu.Buffer // buffers calls own (attention deltas)
 }
 
@@ -45,6 +46,7 @@ func newTrainKernels(g *GPU) (*trainKernels, error) {
 		func() { k.vocabb, err = ops.NewVocabBackward(d) },
 		func() { k.attn, err = ops.NewAttentionTrain(d) },
 		func() { k.adamw, err = ops.NewAdamW(d) },
+		func() { k.drop, err = ops.NewDropout(d) },
 	}
 	for _, s := range steps {
 		if s(); err != nil {

@@ -62,6 +62,21 @@ func (dp *Dropout) Backward(dinp, dout *gpu.Buffer, n int, p float64, seed uint3
 	return dp.call(dp.bwd, n, p, seed, accumulate, dout, dinp)
 }
 
+// Reseed changes the drop probability and seed of a call made by Forward
+// or Backward (n and accumulate as given there) without a new bind group:
+// a fresh mask every step, and p = 0 (identity) for evaluation.
+func (dp *Dropout) Reseed(c *gpu.Call, n int, p float64, seed uint32, accumulate bool) error {
+	if !(p >= 0 && p < 1) {
+		return fmt.Errorf("ops: %s: drop probability %g is outside [0, 1)", c.Kernel.Name, p)
+	}
+	_, row, err := flatGrid(dp.d, n, elemWG)
+	if err != nil {
+		return err
+	}
+	return c.SetParams(dropoutParams{N: uint32(n), Row: row, Seed: seed, Threshold: ref.DropoutThreshold(p),
+		Scale: float32(1 / (1 - p)), Accumulate: flag(accumulate)})
+}
+
 func (dp *Dropout) call(k *gpu.Kernel, n int, p float64, seed uint32, accumulate bool, in, out *gpu.Buffer) (*gpu.Call, error) {
 	if !(p >= 0 && p < 1) {
 		return nil, fmt.Errorf("ops: %s: drop probability %g is outside [0, 1)", k.Name, p)

@@ -180,8 +180,8 @@ type Dims struct {
 	FusedQKV              bool // gpt2: IA3 scales q too, as PEFT does for c_attn
 }
 
-// in and out are a module's input and output widths.
-func (d Dims) inOut(module string) (in, out int) {
+// InOut returns a module's input and output widths.
+func (d Dims) InOut(module string) (in, out int) {
 	switch module {
 	case "q":
 		return d.Hidden, d.Q
@@ -269,7 +269,7 @@ func (s *Set) layout(c Config) {
 		case LoRA:
 			for _, m := range Modules {
 				if slices.Contains(c.Targets, m) {
-					in, out := d.inOut(m)
+					in, out := d.InOut(m)
 					s.add(blk("lora_"+m+".a"), c.Rank, in)
 					s.add(blk("lora_"+m+".b"), out, c.Rank)
 				}
