@@ -66,7 +66,6 @@ func cmdGenerate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer g.Device().Close()
 	defer g.Free()
 	ad, err := loadAdapter(g, *adapterDir)
 	if err != nil {
@@ -127,7 +126,6 @@ func cmdEval(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer g.Device().Close()
 	defer g.Free()
 	ad, err := loadAdapter(g, *adapterDir)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"webpeft/engine/gpu"
@@ -73,7 +74,6 @@ func gpuLogits(m *model.Model, ids []int, all bool) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer g.Device().Close()
 	defer g.Free()
 	fmt.Fprintf(os.Stderr, "webpeft: %d tokens through %s on %s\n", len(ids), m.Spec.Arch, g.Device().Info.Name)
 	return g.Logits(ids, all)
@@ -81,7 +81,7 @@ func gpuLogits(m *model.Model, ids []int, all bool) ([][]float32, error) {
 
 // loadGPU opens the GPU and uploads m, reporting progress on stderr.
 func loadGPU(m *model.Model) (*model.GPU, error) {
-	d, err := gpu.Open()
+	d, err := openDevice()
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +93,25 @@ func loadGPU(m *model.Model) (*model.GPU, error) {
 		}
 	}})
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "webpeft: %s on %s: %.1f MB of weights in %.1fs\n", m.Spec.Name, d.Info.Name,
 		float64(g.WeightBytes)/(1<<20), time.Since(start).Seconds())
 	return g, nil
+}
+
+// The command opens one GPU device per process and keeps it until the
+// process ends: wgpu-native has been seen to mix up a second device's
+// resources with a closed first one's in one process ("Attempt to use a
+// resource with a different device"), which the tests, running several
+// commands in one process, would otherwise meet.
+var (
+	deviceOnce sync.Once
+	device     *gpu.Device
+	deviceErr  error
+)
+
+func openDevice() (*gpu.Device, error) {
+	deviceOnce.Do(func() { device, deviceErr = gpu.Open() })
+	return device, deviceErr
 }

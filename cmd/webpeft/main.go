@@ -32,7 +32,6 @@ import (
 	"strings"
 	"time"
 
-	"webpeft/engine/gpu"
 	"webpeft/engine/ops"
 	"webpeft/serve"
 )
@@ -92,11 +91,10 @@ func cmdServe(args []string, out io.Writer) error {
 }
 
 func cmdDevice(out io.Writer) error {
-	d, err := gpu.Open()
+	d, err := openDevice()
 	if err != nil {
 		return err
 	}
-	defer d.Close()
 	fmt.Fprintf(out, "adapter:  %s\nvendor:   %s\nbackend:  %s\ntype:     %s\nfeatures: %v\nlimits:   %+v\n",
 		d.Info.Name, d.Info.Vendor, d.Info.Backend, d.Info.Type, d.Features, d.Limits)
 	return nil
@@ -109,11 +107,10 @@ func cmdBench(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := gpu.Open()
+	d, err := openDevice()
 	if err != nil {
 		return err
 	}
-	defer d.Close()
 	fmt.Fprintf(out, "adapter: %s\n", d)
 	for _, b := range ops.Benches() {
 		if !strings.Contains(b.Name, *filter) {

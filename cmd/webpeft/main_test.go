@@ -82,7 +82,7 @@ func TestConvertCommand(t *testing.T) {
 	}
 	// A failed conversion leaves nothing behind.
 	bad := filepath.Join(t.TempDir(), "bad.gguf")
-	if err := run([]string{"convert", "../../testdata/models/tiny-qwen2-f32.gguf", bad, "--type", "q6_k"}, &out); err == nil {
+	if err := run([]string{"convert", "../../testdata/models/tiny-qwen2-f32.gguf", bad, "--type", "q2_k"}, &out); err == nil {
 		t.Error("converting to an unsupported type succeeded")
 	}
 	if _, err := os.Stat(bad); err == nil {

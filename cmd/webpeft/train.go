@@ -115,7 +115,6 @@ func cmdTrain(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer g.Device().Close()
 	defer g.Free()
 	tr, err := model.NewTrainer(g, set, model.TrainOptions{B: f.batch, T: f.seq, Recompute: f.recompute,
 		MaxGradNorm: float32(f.maxGradNorm), Seed: f.seed})

@@ -17,7 +17,7 @@ var fileType = map[tensor.Type]uint32{tensor.F32: 0, tensor.F16: 1, tensor.Q4_0:
 	tensor.Q4_K: 14, tensor.Q6_K: 18}
 
 // ConvertTypes are the types `webpeft convert --type` offers.
-var ConvertTypes = []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0}
+var ConvertTypes = []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K}
 
 // WriteGGUF writes m as a GGUF file llama.cpp loads: llama.cpp's metadata
 // keys, its tensor names, 2-D weights in typ (rows whose length does not
