@@ -160,12 +160,12 @@ func parseIDs(text string, vocab int) ([]int, error) {
 
 func cmdConvert(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
-	typ := fs.String("type", "q8_0", "tensor type of the 2-D weights: f32, f16, q8_0 or q4_0")
+	typ := fs.String("type", "q8_0", "tensor type of the 2-D weights: f32, f16, q8_0, q4_0, q4_k or q6_k")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return errors.New("usage: webpeft convert IN OUT.gguf [--type f32|f16|q8_0|q4_0]")
+		return errors.New("usage: webpeft convert IN OUT.gguf [--type f32|f16|q8_0|q4_0|q4_k|q6_k]")
 	}
 	t, err := tensor.ParseType(strings.ToUpper(*typ))
 	if err != nil {

@@ -82,3 +82,40 @@ func BenchmarkTrain(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTrainMemory builds (without running) the training program of
+// the SmolLM2-135M-shaped Q8_0 model at sequence 256, batch 4 for LoRA
+// r=8 on q,v and reports the GPU memory the engine allocated: weights,
+// activations (recomputed per layer above the budget), gradients and
+// optimizer state.
+func BenchmarkTrainMemory(b *testing.B) {
+	d := gputest.Device(b)
+	d.ResetPeak()
+	m, _, err := RandomModel(SmolLM2Shape(tensor.Q8_0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := LoadGPU(d, m, LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Free()
+	set, err := peft.NewSet(PEFTDims(m.Spec), peft.Config{Method: peft.LoRA, Rank: 8, Alpha: 16, Targets: []string{"q", "v"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"auto", "off"} {
+		before := d.Stats().LiveBytes
+		tr, err := NewTrainer(g, set, TrainOptions{B: 4, T: 256, Recompute: mode})
+		if err != nil {
+			b.Fatal(err)
+		}
+		extra := d.Stats().LiveBytes - before
+		b.Logf("recompute %s (on: %v): weights %.1f MiB, training program %.1f MiB, saved activations estimate %.1f MiB",
+			mode, tr.Recomputing(), float64(g.WeightBytes)/(1<<20), float64(extra)/(1<<20), float64(tr.SavedActivationBytes())/(1<<20))
+		if mode == "auto" {
+			b.ReportMetric(float64(extra)/(1<<20), "program-MiB")
+		}
+		tr.Free()
+	}
+}
