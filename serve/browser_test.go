@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"webpeft/engine/gpu/gputest"
+	"webpeft/engine/train"
 	"webpeft/serve"
 )
 
@@ -265,6 +268,10 @@ func TestBrowserOpTests(t *testing.T) {
 		if !r.OK {
 			t.Errorf("%s failed in the browser: %s", r.Name, r.Error)
 		}
+		if strings.HasPrefix(r.Name, "curve/") && r.OK {
+			checkCurve(t, strings.TrimPrefix(r.Name, "curve/"), r.Note)
+			continue
+		}
 		if r.Note != "" {
 			t.Logf("browser %s: %s (%.0f ms)", r.Name, r.Note, r.MS)
 		}
@@ -299,5 +306,37 @@ func BenchmarkBrowserKernels(b *testing.B) {
 			}
 			b.ReportMetric(r.GFLOPS, "GFLOP/s")
 		})
+	}
+}
+
+// checkCurve compares a PEFT method's first train.CurveSteps losses in
+// the browser (SwiftShader) with the same run natively (lavapipe): within
+// 1e-3, the same training on another adapter.
+func checkCurve(t *testing.T, method, note string) {
+	t.Helper()
+	var browser []float64
+	if err := json.Unmarshal([]byte(note), &browser); err != nil {
+		t.Errorf("curve/%s: the page's losses %q: %v", method, note, err)
+		return
+	}
+	m, err := train.CurveModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, err := train.Curve(gputest.Device(t), m, method, train.CurveSteps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i := range native {
+		if i >= len(browser) {
+			t.Errorf("curve/%s: %d losses from the browser, want %d", method, len(browser), len(native))
+			return
+		}
+		worst = max(worst, math.Abs(browser[i]-native[i]))
+	}
+	t.Logf("curve/%s: %d steps, loss %.4f -> %.4f natively; browser within %.2g", method, len(native), native[0], native[len(native)-1], worst)
+	if !(worst <= 1e-3) {
+		t.Errorf("curve/%s: the browser's losses differ from the native run's by up to %g (> 1e-3)", method, worst)
 	}
 }

@@ -21,6 +21,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -31,7 +32,9 @@ import (
 	"webpeft/engine/gpu"
 	"webpeft/engine/model"
 	"webpeft/engine/ops"
+	"webpeft/engine/peft"
 	"webpeft/engine/tensor"
+	"webpeft/engine/train"
 )
 
 func main() {
@@ -152,8 +155,43 @@ func runTests(emit func(map[string]any), filter string) error {
 		}
 		emit(ev)
 	}
+	for _, method := range peft.Methods {
+		name := "curve/" + method
+		if !match.MatchString(name) {
+			continue
+		}
+		emit(map[string]any{"type": "start", "name": name})
+		ev := curveEvent(d, name, method)
+		if ev["ok"] == true {
+			passed++
+		} else {
+			failed++
+		}
+		emit(ev)
+	}
 	emit(map[string]any{"type": "done", "passed": passed, "failed": failed, "adapter": d.Info.Name})
 	return nil
+}
+
+// curveEvent trains method for train.CurveSteps steps on train.CurveModel
+// and reports the losses as JSON in the event's note, for the browser test
+// to compare with the same run natively.
+func curveEvent(d *gpu.Device, name, method string) map[string]any {
+	start := time.Now()
+	ev := map[string]any{"type": "case", "name": name, "ok": false}
+	m, err := train.CurveModel()
+	var losses []float64
+	if err == nil {
+		losses, err = train.Curve(d, m, method, train.CurveSteps)
+	}
+	ev["ms"] = time.Since(start).Milliseconds()
+	if err != nil {
+		ev["error"] = err.Error()
+		return ev
+	}
+	note, _ := json.Marshal(losses)
+	ev["ok"], ev["note"] = true, string(note)
+	return ev
 }
 
 func runBenches(emit func(map[string]any), _ string) error {

@@ -65,6 +65,10 @@ func Cases(report func(name, figures string), short bool) []ops.Case {
 	return cases
 }
 
+// TinyConfig is the tiny random model of the whole-model checks (see
+// tinyConfig), for other packages' checks.
+func TinyConfig(arch Arch, typ tensor.Type) RandomConfig { return tinyConfig(arch, typ) }
+
 // tinyConfig is a 2-layer model with grouped-query attention (gpt2: plain
 // multi-head), a vocabulary that is not a multiple of 256 (so the LM head
 // runs in two chunks of 256 and 44 rows) and rows of 256 (whole Q4_K

@@ -7,6 +7,7 @@ import (
 	"webpeft/engine/gpu"
 	"webpeft/engine/model"
 	"webpeft/engine/peft"
+	"webpeft/engine/tensor"
 )
 
 // DefaultLR is a peak learning rate per method that trains out of the box.
@@ -69,4 +70,16 @@ func Curve(d *gpu.Device, m *model.Model, method string, steps int) ([]float64, 
 		return losses, fmt.Errorf("train: %s: %w", method, err)
 	}
 	return losses, nil
+}
+
+// CurveSteps is the length of the loss curve the browser test compares
+// with the native one.
+const CurveSteps = 20
+
+// CurveModel is the model of that comparison: the tiny random llama of
+// the whole-model checks in Q8_0, written by the project's GGUF writer, so
+// the browser needs no file.
+func CurveModel() (*model.Model, error) {
+	m, _, err := model.RandomModel(model.TinyConfig(model.Llama, tensor.Q8_0))
+	return m, err
 }
