@@ -260,7 +260,7 @@ func TestBrowserOpTests(t *testing.T) {
 	if run := os.Getenv("WEBPEFT_BROWSER_RUN"); run != "" {
 		page += "?run=" + url.QueryEscape(run)
 	}
-	st := runPage(t, page, 15*time.Minute)
+	st := runPage(t, page, 25*time.Minute)
 	if st.Error != "" {
 		t.Fatalf("the page reported: %s", st.Error)
 	}
