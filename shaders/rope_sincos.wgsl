@@ -1,10 +1,10 @@
 // rope_sincos: a shared snippet (no bindings, no entry point) that Go
-// prepends to rope_bwd.wgsl: sin and cos of a rotary angle to about 1 ulp
+// prepends to rope_fwd.wgsl and rope_bwd.wgsl: sin and cos of a rotary angle to about 1 ulp
 // (WGSL's builtins are only bound to 2^-11 absolute, and SwiftShader's are
 // that coarse). The angle is reduced to [-pi/4, pi/4] by quadrant
 // (Cody-Waite, pi/2 split in three), then Cephes' sinf/cosf polynomials.
-// The same function as in rope_fwd.wgsl, so the backward turns by exactly
-// the forward's angles.
+// One function for both, so the backward turns by exactly the forward's
+// angles.
 
 const TWO_OVER_PI: f32 = 0.6366197723675814;
 // pi/2 = PIO2_A + PIO2_B + PIO2_C; A and B have few significant bits, so

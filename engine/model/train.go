@@ -295,15 +295,10 @@ func (t *Trainer) Step(b Batch, h AdamWHyper, update bool) (TrainStep, error) {
 	if err := r.Submit(); err != nil {
 		return TrainStep{}, err
 	}
-	losses, err := t.losses.ReadF32(t.n)
+	loss, err := t.meanLoss(count)
 	if err != nil {
 		return TrainStep{}, err
 	}
-	sum := 0.0
-	for _, l := range losses {
-		sum += float64(l)
-	}
-	loss := sum / float64(count)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return TrainStep{Loss: loss, Tokens: count}, fmt.Errorf("model: the loss is %v", loss)
 	}
@@ -334,6 +329,12 @@ func (t *Trainer) Loss(b Batch) (float64, error) {
 	if err := r.Submit(); err != nil {
 		return 0, err
 	}
+	return t.meanLoss(count)
+}
+
+// meanLoss reads the per-row losses (the step's only readback) and
+// returns their mean over the count target tokens.
+func (t *Trainer) meanLoss(count int) (float64, error) {
 	losses, err := t.losses.ReadF32(t.n)
 	if err != nil {
 		return 0, err

@@ -26,7 +26,7 @@ type ropeParams struct {
 
 // NewRope builds the RoPE kernel on d.
 func NewRope(d *gpu.Device) (*Rope, error) {
-	k, err := d.Kernel("rope_fwd.wgsl", nil, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	k, err := d.Kernel("rope_fwd.wgsl", []string{"rope_sincos.wgsl"}, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err
 	}
