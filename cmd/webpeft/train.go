@@ -61,7 +61,10 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.BoolVar(&f.peft.RSLoRA, "rslora", false, "scale LoRA by alpha/sqrt(r)")
 	fs.StringVar(&f.targets, "targets", "q,v", "LoRA target modules: q,k,v,o,gate,up,down")
 	fs.IntVar(&f.peft.VirtualTokens, "virtual-tokens", 20, "prompt / prefix tuning tokens")
-	fs.StringVar(&f.peft.PromptInit, "prompt-init", "random", "prompt tuning init: random or vocab")
+	fs.BoolVar(&f.peft.PrefixProjection, "prefix-projection", false, "prefix tuning through PEFT's reparameterisation MLP")
+	fs.IntVar(&f.peft.EncoderHidden, "encoder-hidden", 0, "prefix projection MLP width (default: the model's hidden size)")
+	fs.StringVar(&f.peft.PromptInit, "prompt-init", "random", "prompt tuning init: random, vocab or text")
+	fs.StringVar(&f.peft.InitText, "prompt-init-text", "", "prompt tuning init text (implies --prompt-init text)")
 	fs.IntVar(&f.peft.Bottleneck, "bottleneck", 16, "adapter bottleneck width")
 	fs.StringVar(&f.peft.AdapterType, "adapter-type", "pfeiffer", "adapter placement: pfeiffer or houlsby")
 	fs.StringVar(&f.peft.AdapterAct, "adapter-act", "relu", "adapter activation: relu or gelu")
@@ -81,6 +84,12 @@ func (f *trainFlags) configs() []peft.Config {
 	for _, m := range strings.Split(f.methods, ",") {
 		c := f.peft
 		c.Method = strings.TrimSpace(m)
+		if c.Method == peft.Prompt && c.InitText != "" && c.PromptInit == "random" {
+			c.PromptInit = "text"
+		}
+		if c.Method != peft.Prefix {
+			c.PrefixProjection, c.EncoderHidden = false, 0
+		}
 		cs = append(cs, c)
 	}
 	return cs

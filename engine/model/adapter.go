@@ -16,13 +16,18 @@ type Adapter struct {
 }
 
 // NewAdapter uploads params (set.Size floats) for set, which must have
-// been made for g's model.
+// been made for g's model. Prefixes trained through PEFT's
+// reparameterisation MLP are projected once, here (Set.InferenceForm).
 func (g *GPU) NewAdapter(set *peft.Set, params []float32) (*Adapter, error) {
 	if want := PEFTDims(g.Spec); set.Dims != want {
 		return nil, fmt.Errorf("model: the adapter was made for a model with %+v, not %s (%+v)", set.Dims, g.Spec.Name, want)
 	}
 	if len(params) != set.Size {
 		return nil, fmt.Errorf("model: %d adapter parameters for a set of %d", len(params), set.Size)
+	}
+	set, params, err := set.InferenceForm(params)
+	if err != nil {
+		return nil, err
 	}
 	b, err := g.d.NewBuffer("adapter", 4*uint64(set.Size))
 	if err != nil {

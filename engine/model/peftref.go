@@ -145,6 +145,7 @@ type peftRun struct {
 
 	loraScale  float64
 	adapterAct string
+	projected  []*node // PrefixProjection: layer l's key prefix at 2l, its value prefix at 2l+1
 
 	back []func() // backward steps, in forward order
 
@@ -275,6 +276,7 @@ func (p *peftRun) backward() {
 // forward returns the logits (B,T,V) of the real rows.
 func (p *peftRun) forward(tokens []int) *node {
 	x := p.embed(tokens)
+	p.projectPrefix()
 	for l := range p.layers {
 		x = p.block(l, &p.layers[l], x)
 	}
@@ -304,7 +306,7 @@ func (p *peftRun) attention(l int, w *peftLayer, x *node) *node {
 	if p.onKV != nil {
 		p.onKV(l, k.v, v.v)
 	}
-	y := p.attend(q, k, v, p.blk(l, "prefix.k"), p.blk(l, "prefix.v"))
+	y := p.attend(q, k, v, p.prefix(l, 0), p.prefix(l, 1))
 	return p.project(l, "o", y, w.attnOut, w.attnOutBias)
 }
 
@@ -464,6 +466,41 @@ func addRows(dst []float64, dstRows, dstOff int, src []float64, srcRows, srcOff,
 	}
 }
 
+// prefix is layer l's prefix keys (kv 0) or values (kv 1), (P, KV); nil
+// without prefix tuning.
+func (p *peftRun) prefix(l, kv int) *node {
+	if p.projected != nil {
+		return p.projected[2*l+kv]
+	}
+	return p.blk(l, "prefix."+[]string{"k", "v"}[kv])
+}
+
+// projectPrefix runs prefix tuning's reparameterisation MLP when the set
+// has one (PEFT's prefix_projection): y (P, L*2*KV) = tanh(E W1^T + b1)
+// W2^T + b2, E the (P, KV) embedding, and splits y into the layers' key
+// and value prefixes (P, KV) each.
+func (p *peftRun) projectPrefix() {
+	if p.set == nil {
+		return
+	}
+	if c, ok := p.set.Config(peft.Prefix); !ok || !c.PrefixProjection {
+		return
+	}
+	h := p.tanh(p.linear(p.param("prefix.embedding"), p.param("prefix.w1"), p.param("prefix.b1"), p.P))
+	y := p.linear(h, p.param("prefix.w2"), p.param("prefix.b2"), p.P)
+	KV, G := p.spec.KVHeads*p.spec.HeadDim, 2*p.spec.Layers
+	blocks := p.newNode(G * p.P * KV)
+	ref.SplitBlocksForward(blocks.v, y.v, p.P, G, KV, p.P*KV)
+	p.then(func() { ref.SplitBlocksBackward(y.g, blocks.g, p.P, G, KV, p.P*KV) })
+	for g := 0; g < G; g++ {
+		n := &node{v: blocks.v[g*p.P*KV:][:p.P*KV]}
+		if p.train {
+			n.g = blocks.g[g*p.P*KV:][:p.P*KV]
+		}
+		p.projected = append(p.projected, n)
+	}
+}
+
 // linear is y (N, out) = x (N, in) @ w^T + b, w (out, in), b (out) or nil.
 func (p *peftRun) linear(x, w, b *node, N int) *node {
 	in := len(x.v) / N
@@ -552,6 +589,14 @@ func (p *peftRun) gelu(x *node) *node {
 	y := p.newNode(len(x.v))
 	ref.GeluForward(y.v, x.v)
 	p.then(func() { ref.GeluBackward(x.g, x.v, y.g) })
+	return y
+}
+
+// tanh is the hyperbolic tangent, any shape.
+func (p *peftRun) tanh(x *node) *node {
+	y := p.newNode(len(x.v))
+	ref.TanhForward(y.v, x.v)
+	p.then(func() { ref.TanhBackward(x.g, x.v, y.g) })
 	return y
 }
 

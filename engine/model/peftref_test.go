@@ -60,11 +60,12 @@ func peftCases(arch Arch) []peftCase {
 	ia3 := peft.Config{Method: peft.IA3}
 	prompt := peft.Config{Method: peft.Prompt, VirtualTokens: 3}
 	prefix := peft.Config{Method: peft.Prefix, VirtualTokens: 4}
+	projected := peft.Config{Method: peft.Prefix, VirtualTokens: 3, PrefixProjection: true, EncoderHidden: 5}
 	pfeiffer := peft.Config{Method: peft.Adapter, Bottleneck: 6, AdapterType: "pfeiffer", AdapterAct: "relu"}
 	houlsby := peft.Config{Method: peft.Adapter, Bottleneck: 6, AdapterType: "houlsby", AdapterAct: "gelu"}
 	return []peftCase{
 		{"lora", []peft.Config{lora}}, {"ia3", []peft.Config{ia3}}, {"prompt", []peft.Config{prompt}},
-		{"prefix", []peft.Config{prefix}}, {"pfeiffer", []peft.Config{pfeiffer}}, {"houlsby", []peft.Config{houlsby}},
+		{"prefix", []peft.Config{prefix}}, {"prefix-projection", []peft.Config{projected}}, {"pfeiffer", []peft.Config{pfeiffer}}, {"houlsby", []peft.Config{houlsby}},
 		{"all", []peft.Config{lora, prompt, prefix, ia3, houlsby}},
 	}
 }
@@ -197,8 +198,12 @@ func TestPEFTIdentityAtInit(t *testing.T) {
 		}
 		checkBaseAgainstForward(t, r, b, base)
 		cases := peftCases(arch)
-		neutral := []peftCase{cases[0], cases[1], cases[4], cases[5],
-			{"lora+ia3+houlsby", []peft.Config{cases[0].configs[0], cases[1].configs[0], cases[5].configs[0]}}}
+		named := map[string]peftCase{}
+		for _, c := range cases {
+			named[c.name] = c
+		}
+		neutral := []peftCase{named["lora"], named["ia3"], named["pfeiffer"], named["houlsby"],
+			{"lora+ia3+houlsby", []peft.Config{named["lora"].configs[0], named["ia3"].configs[0], named["houlsby"].configs[0]}}}
 		for _, c := range neutral {
 			set := newPEFTSet(t, r, c.configs...)
 			params := make([]float64, set.Size)
@@ -496,5 +501,51 @@ func scaleRows(w, bias []float32, s []float64) {
 	}
 	for o := range bias {
 		bias[o] = float32(float64(bias[o]) * s[o])
+	}
+}
+
+// TestPrefixInferenceForm checks Set.InferenceForm (what inference and
+// PEFT export use) against the reference's own projection: the plain
+// prefixes it computes give the projected set's logits.
+func TestPrefixInferenceForm(t *testing.T) {
+	for _, arch := range Archs {
+		r := peftReference(t, arch)
+		b := peftBatch(r.Spec.Vocab)
+		set := newPEFTSet(t, r, peft.Config{Method: peft.Prefix, VirtualTokens: 3, PrefixProjection: true, EncoderHidden: 7},
+			peft.Config{Method: peft.LoRA, Rank: 2, Alpha: 4})
+		p64 := peftParams(set, 8)
+		p32 := make([]float32, len(p64))
+		for i, v := range p64 {
+			p64[i] = float64(float32(v)) // the same values in both forms
+			p32[i] = float32(v)
+		}
+		plain, pp, err := set.InferenceForm(p32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain.Projected() || plain.PrefixTokens() != 3 {
+			t.Fatalf("%s: inference form still projects, or lost its prefix", arch)
+		}
+		want, err := r.PEFTLogits(set, p64, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp64 := make([]float64, len(pp))
+		for i, v := range pp {
+			pp64[i] = float64(v)
+		}
+		got, err := r.PEFTLogits(plain, pp64, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var maxDiff, maxLogit float64
+		for i := range want {
+			maxDiff = max(maxDiff, math.Abs(got[i]-want[i]))
+			maxLogit = max(maxLogit, math.Abs(want[i]))
+		}
+		// The plain prefixes are the projection rounded to float32.
+		if !(maxDiff <= 1e-5*maxLogit) {
+			t.Errorf("%s: logits through InferenceForm differ by %g (max |logit| %g)", arch, maxDiff, maxLogit)
+		}
 	}
 }

@@ -49,6 +49,7 @@ type Trainer struct {
 
 	params, grads, m, v *gpu.Buffer
 	pview, gview        map[string]*gpu.Buffer // per-tensor views
+	proj                *prefixMLP             // prefix reparameterisation, or nil
 
 	tokens, pos, targets, dloss *gpu.Buffer
 	zeros                       *gpu.Buffer // source for clearing the gradients

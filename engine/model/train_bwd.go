@@ -202,18 +202,20 @@ func (b *trainBuilder) splitKV(rows, full *gpu.Buffer, l int, which string) {
 		b.copy(full, uint64(s*t.S+t.Pp)*row, rows, uint64(s*t.Tp)*row, uint64(t.Tp)*row)
 	}
 	if t.Pp > 0 {
-		b.batchSum(t.gview[fmt.Sprintf("blk.%d.prefix.%s", l, which)], full, t.S*KV, t.Pp*KV)
+		// Projected prefixes' gradients are blocks of a scratch buffer,
+		// written afresh each micro-batch; plain ones accumulate.
+		b.batchSum(t.gview[fmt.Sprintf("blk.%d.prefix.%s", l, which)], full, t.S*KV, t.Pp*KV, t.proj == nil)
 	}
 }
 
-// batchSum adds, over the B sequences, the first width floats of each
-// sequence's stride-long slice of src into dst.
-func (b *trainBuilder) batchSum(dst, src *gpu.Buffer, stride, width int) {
+// batchSum sums, over the B sequences, the first width floats of each
+// sequence's stride-long slice of src into dst (acc: added to dst).
+func (b *trainBuilder) batchSum(dst, src *gpu.Buffer, stride, width int, acc bool) {
 	t := b.t
 	for s := 0; s < t.opt.B; s++ {
 		b.copy(src, 4*uint64(s*stride), t.bw.gather, 4*uint64(s*width), 4*uint64(width))
 	}
-	b.addAll(t.k.colSum(dst, t.bw.colsum, t.bw.gather, t.opt.B, width, true))
+	b.addAll(t.k.colSum(dst, t.bw.colsum, t.bw.gather, t.opt.B, width, acc))
 }
 
 // embedBackward records the prompt-tuning embeddings' gradient: the
@@ -224,7 +226,7 @@ func (b *trainBuilder) embedBackward() {
 		return
 	}
 	C := t.g.Spec.Hidden
-	b.batchSum(t.gview["prompt.embeddings"], t.bw.dx[t.bw.cur], t.Tp*C, t.P*C)
+	b.batchSum(t.gview["prompt.embeddings"], t.bw.dx[t.bw.cur], t.Tp*C, t.P*C, true)
 }
 
 // optimizer records gradient clipping and the AdamW step.

@@ -41,6 +41,20 @@ func TrainCases(report func(name, figures string)) []ops.Case {
 		report("train/llama-lora-dropout-path", fig)
 		return err
 	}})
+	for _, arch := range []Arch{Llama, GPT2} {
+		// PEFT's prefix_projection: the prefixes of every layer come out of
+		// one MLP, so its gradients sum the layers' (kept in blocks that the
+		// backward pass writes afresh: two accumulated micro-steps check
+		// that they are not summed twice).
+		name := fmt.Sprintf("train/%s-prefix-projection", arch)
+		cfg := tinyConfig(arch, tensor.Q8_0)
+		configs := []peft.Config{{Method: peft.Prefix, VirtualTokens: 3, PrefixProjection: true, EncoderHidden: 24}}
+		cases = append(cases, ops.Case{Name: name, Run: func(d *gpu.Device) error {
+			fig, err := checkTrainGrads(d, cfg, configs, 2, 7, 2)
+			report(name, fig)
+			return err
+		}})
+	}
 	for _, arch := range Archs {
 		for _, gname := range []string{"lora-ia3-houlsby", "prompt-prefix-pfeiffer"} {
 			name := fmt.Sprintf("train/%s-%s", arch, gname)
@@ -70,6 +84,12 @@ const gradTol = 1e-3
 // (parameters perturbed away from their identity initialisation so that
 // every gradient is non-zero) with PEFTLoss on the reference.
 func CheckTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, T int) (string, error) {
+	return checkTrainGrads(d, cfg, configs, B, T, 1)
+}
+
+// checkTrainGrads is CheckTrainGrads over micro accumulated steps on the
+// same batch (gradients micro times the reference's).
+func checkTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, T, micro int) (string, error) {
 	m, _, err := RandomModel(cfg)
 	if err != nil {
 		return "", err
@@ -97,9 +117,11 @@ func CheckTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, 
 	if err := tr.SetParams(params); err != nil {
 		return "", err
 	}
-	step, err := tr.Step(batch, AdamWHyper{}, false)
-	if err != nil {
-		return "", err
+	var step TrainStep
+	for range micro {
+		if step, err = tr.Step(batch, AdamWHyper{}, false); err != nil {
+			return "", err
+		}
 	}
 	got, err := tr.Grads()
 	if err != nil {
@@ -117,6 +139,9 @@ func CheckTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, 
 	loss, err := r.PEFTLoss(set, p64, PEFTBatch{B: B, T: T, Tokens: batch.Tokens, Targets: batch.Targets}, want)
 	if err != nil {
 		return "", err
+	}
+	for i := range want {
+		want[i] *= float64(micro)
 	}
 	return compareGrads(set, step.Loss, loss, got, want)
 }

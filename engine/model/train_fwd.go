@@ -125,6 +125,7 @@ func (b *trainBuilder) alloc() {
 		}
 		t.pview[x.Name], t.gview[x.Name] = pv, gv
 	}
+	b.prefixAlloc()
 	t.xs = make([]*gpu.Buffer, s.Layers+1)
 	for i := range t.xs {
 		t.xs[i] = b.buf(fmt.Sprintf("x.%d", i), t.n*s.Hidden)
@@ -226,6 +227,7 @@ func (b *trainBuilder) record() {
 	t := b.t
 	b.phase = phaseForward
 	b.embed()
+	b.prefixForward()
 	for l := range t.g.layers {
 		b.layerForward(l)
 	}
@@ -239,6 +241,7 @@ func (b *trainBuilder) record() {
 		b.layerBackward(l)
 	}
 	b.embedBackward()
+	b.prefixBackward()
 	b.phase = phaseOptimizer
 	b.optimizer()
 }

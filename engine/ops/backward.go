@@ -130,6 +130,8 @@ func backwardCases() []Case {
 	all = append(all, normBackwardCases()...)
 	all = append(all, actBackwardCases()...)
 	all = append(all, reluCases()...)
+	all = append(all, tanhCases()...)
+	all = append(all, splitBlocksCases()...)
 	all = append(all, ropeBackwardCases()...)
 	all = append(all, scaleColsCases()...)
 	all = append(all, dropoutCases()...)

@@ -62,6 +62,11 @@ type Config struct {
 	VirtualTokens int
 	PromptInit    string // prompt tuning: "random" (default), "vocab" (random vocabulary rows) or "text"
 	InitText      string // for PromptInit "text"
+	// Prefix tuning through PEFT's reparameterisation (prefix_projection):
+	// the prefixes are tanh MLP outputs of a (P, KV) embedding,
+	// Linear(KV, EncoderHidden) -> tanh -> Linear(EncoderHidden, L*2*KV).
+	PrefixProjection bool
+	EncoderHidden    int // default: the model's hidden size
 
 	// Bottleneck adapters.
 	Bottleneck  int
@@ -86,8 +91,9 @@ func Defaults(method string) Config {
 	return c
 }
 
-// withDefaults fills zero fields from Defaults.
-func (c Config) withDefaults() Config {
+// withDefaults fills zero fields from Defaults (hidden: the model's
+// hidden size, the default prefix encoder width).
+func (c Config) withDefaults(hidden int) Config {
 	d := Defaults(c.Method)
 	if c.Rank == 0 {
 		c.Rank = d.Rank
@@ -106,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Bottleneck == 0 {
 		c.Bottleneck = d.Bottleneck
+	}
+	if c.Method == Prefix && c.PrefixProjection && c.EncoderHidden == 0 {
+		c.EncoderHidden = hidden
 	}
 	if c.AdapterType == "" {
 		c.AdapterType = d.AdapterType
@@ -154,6 +163,9 @@ func (c Config) Validate(d Dims) error {
 		}
 		if c.Method == Prompt && c.PromptInit == "text" && strings.TrimSpace(c.InitText) == "" {
 			return fmt.Errorf("peft: prompt init text is empty")
+		}
+		if c.Method == Prefix && c.PrefixProjection && (c.EncoderHidden < 1 || c.EncoderHidden > 16384) {
+			return fmt.Errorf("peft: prefix encoder hidden size %d: want 1..16384", c.EncoderHidden)
 		}
 	case IA3:
 	case Adapter:
@@ -222,7 +234,7 @@ func NewSet(d Dims, configs ...Config) (*Set, error) {
 	s := &Set{Dims: d}
 	seen := map[string]bool{}
 	for _, c := range configs {
-		c = c.withDefaults()
+		c = c.withDefaults(d.Hidden)
 		if err := c.Validate(d); err != nil {
 			return nil, err
 		}
@@ -257,6 +269,14 @@ func (s *Set) layout(c Config) {
 		s.add("prompt.embeddings", c.VirtualTokens, d.Hidden)
 		return
 	case Prefix:
+		if c.PrefixProjection {
+			s.add("prefix.embedding", c.VirtualTokens, d.KV)
+			s.add("prefix.w1", c.EncoderHidden, d.KV)
+			s.add("prefix.b1", c.EncoderHidden)
+			s.add("prefix.w2", d.Layers*2*d.KV, c.EncoderHidden)
+			s.add("prefix.b2", d.Layers*2*d.KV)
+			return
+		}
 		for l := 0; l < d.Layers; l++ {
 			s.add(fmt.Sprintf("blk.%d.prefix.k", l), c.VirtualTokens, d.KV)
 			s.add(fmt.Sprintf("blk.%d.prefix.v", l), c.VirtualTokens, d.KV)
@@ -340,6 +360,8 @@ func (s *Set) PrefixTokens() int {
 // kaiming_uniform_(a=sqrt(5)) (uniform in +-1/sqrt(in)) and B zero; IA3
 // ones; adapters' down projections uniform in +-1/sqrt(in), their up
 // projections and biases zero; prefixes normal(0, 1) like nn.Embedding;
+// the prefix encoder's linear layers as nn.Linear (weights and biases
+// uniform in +-1/sqrt(in));
 // prompt embeddings normal(0, 1) ("random"). Prompt "vocab" and "text"
 // initialisation copy embedding rows, which the caller does (InitPromptRows).
 func (s *Set) Init(seed uint64) []float32 {
@@ -348,8 +370,15 @@ func (s *Set) Init(seed uint64) []float32 {
 	for _, t := range s.Tensors {
 		v := p[t.Off : t.Off+t.Len]
 		switch {
-		case strings.HasSuffix(t.Name, ".a") || strings.HasSuffix(t.Name, ".down"):
+		case strings.HasSuffix(t.Name, ".a") || strings.HasSuffix(t.Name, ".down") ||
+			t.Name == "prefix.w1" || t.Name == "prefix.w2":
 			bound := 1 / math.Sqrt(float64(t.Shape[1]))
+			for i := range v {
+				v[i] = float32((2*rng.Float64() - 1) * bound)
+			}
+		case t.Name == "prefix.b1" || t.Name == "prefix.b2":
+			w, _ := s.Tensor("prefix.w" + t.Name[len(t.Name)-1:])
+			bound := 1 / math.Sqrt(float64(w.Shape[1]))
 			for i := range v {
 				v[i] = float32((2*rng.Float64() - 1) * bound)
 			}
@@ -357,7 +386,7 @@ func (s *Set) Init(seed uint64) []float32 {
 			for i := range v {
 				v[i] = 1
 			}
-		case strings.HasPrefix(t.Name, "prompt.") || strings.Contains(t.Name, ".prefix."):
+		case strings.HasPrefix(t.Name, "prompt.") || strings.Contains(t.Name, ".prefix.") || t.Name == "prefix.embedding":
 			for i := range v {
 				v[i] = float32(rng.NormFloat64())
 			}

@@ -175,6 +175,29 @@ func TestReLUBackward(t *testing.T) {
 	near(t, "relu", x, []float64{0, 0, 2}, 0)
 }
 
+func TestTanhBackward(t *testing.T) {
+	rng := newRand(11)
+	inp, dout := uniform(rng, testB*testT*testC, -3, 3), uniform(rng, testB*testT*testC, -1, 1)
+	out := make([]float64, len(inp))
+	checkBackward(t, gradCase{
+		params:   []param{{"inp", inp, false}},
+		loss:     func() float64 { TanhForward(out, inp); return dot(out, dout) },
+		backward: func(g [][]float64) { TanhBackward(g[0], inp, dout) },
+	})
+}
+
+func TestSplitBlocksBackward(t *testing.T) {
+	const rows, G, W, stride = 3, 4, 5, 17
+	rng := newRand(12)
+	inp, dout := uniform(rng, rows*G*W, -1, 1), uniform(rng, G*stride, -1, 1)
+	out := make([]float64, G*stride)
+	checkBackward(t, gradCase{
+		params:   []param{{"inp", inp, false}},
+		loss:     func() float64 { SplitBlocksForward(out, inp, rows, G, W, stride); return dot(out, dout) },
+		backward: func(g [][]float64) { SplitBlocksBackward(g[0], dout, rows, G, W, stride) },
+	})
+}
+
 func TestSoftmaxBackward(t *testing.T) {
 	const rows, cols = 4, testC
 	rng := newRand(10)
