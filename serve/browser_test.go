@@ -179,6 +179,11 @@ type runState struct {
 		PrefillGFLOPS float64 `json:"prefill_gflops"`
 		Decode        float64 `json:"decode"`
 		DecodeGFLOPS  float64 `json:"decode_gflops"`
+		// training benchmarks (type "train")
+		TrainTokS   float64 `json:"train_tokens_per_s"`
+		TrainGFLOPS float64 `json:"train_gflops"`
+		PeakBytes   float64 `json:"peak_gpu_bytes"`
+		OpsPerStep  float64 `json:"ops_per_step"`
 	} `json:"rows"`
 }
 
@@ -187,6 +192,12 @@ type runState struct {
 // SwiftShader here (adamw/n=1000003), 15-40 s on a loaded machine, so
 // minutes of silence mean a wait that will never end, not a slow machine.
 const stallAfter = 3 * time.Minute
+
+// benchStallAfter is stallAfter for the benchmark page, whose training
+// benchmarks (a model load, a warm-up and two timed steps of a
+// SmolLM2-135M-shaped model) take up to about 15 minutes each on
+// SwiftShader.
+const benchStallAfter = 20 * time.Minute
 
 // runPage opens page in a new tab and waits, within budget, for its run to
 // finish.
@@ -210,6 +221,10 @@ func runPageIn(t testing.TB, bctx context.Context, url, page string, budget time
 		t.Fatalf("opening %s: %v", page, err)
 	}
 	const read = `(() => { const s = window.webpeftRun; return s ? JSON.stringify({...s, idleMs: Date.now() - s.lastEventAt}) : ""; })()`
+	stall := stallAfter
+	if strings.HasPrefix(page, "bench") {
+		stall = benchStallAfter
+	}
 	var st runState
 	start := time.Now()
 	for {
@@ -222,7 +237,7 @@ func runPageIn(t testing.TB, bctx context.Context, url, page string, budget time
 			if st.Done {
 				return st
 			}
-			if time.Duration(st.IdleMS)*time.Millisecond > stallAfter {
+			if time.Duration(st.IdleMS)*time.Millisecond > stall {
 				t.Fatalf("%s stalled in case %q: no word from the engine for %v (%d cases done)",
 					page, st.Current, time.Duration(st.IdleMS)*time.Millisecond, len(st.Rows))
 			}
@@ -282,12 +297,21 @@ func TestBrowserOpTests(t *testing.T) {
 	t.Logf("browser: %d passed, %d failed on %s", st.Passed, st.Failed, st.Device)
 }
 
-// BenchmarkBrowserKernels runs bench.html (every ops.Benches() entry through
-// the wasm) and reports GFLOP/s per kernel:
+// BenchmarkBrowserKernels runs bench.html (every ops.Benches() entry, the
+// forward and the training benchmarks, through the wasm) and reports
+// GFLOP/s per kernel, tokens/s and peak memory per model benchmark:
 //
-//	go test ./serve -run '^$' -bench Browser -benchtime 1x
+//	go test ./serve -run '^$' -bench Browser -benchtime 1x -timeout 60m
+//
+// WEBPEFT_BROWSER_RUN=REGEXP keeps the benchmarks whose name matches (and
+// fma_peak), e.g. 'train/Q8_0' (bench.html?run=REGEXP): on SwiftShader
+// every training benchmark takes several minutes.
 func BenchmarkBrowserKernels(b *testing.B) {
-	st := runPage(b, "bench.html", 30*time.Minute)
+	page := "bench.html"
+	if run := os.Getenv("WEBPEFT_BROWSER_RUN"); run != "" {
+		page += "?run=" + url.QueryEscape(run)
+	}
+	st := runPage(b, page, 55*time.Minute)
 	if st.Error != "" {
 		b.Fatalf("the page reported: %s", st.Error)
 	}
@@ -302,6 +326,13 @@ func BenchmarkBrowserKernels(b *testing.B) {
 				b.ReportMetric(r.PrefillGFLOPS, "prefill-GFLOP/s")
 				b.ReportMetric(r.Decode, "decode-tok/s")
 				b.ReportMetric(r.DecodeGFLOPS, "decode-GFLOP/s")
+				return
+			}
+			if r.Type == "train" {
+				b.ReportMetric(r.TrainTokS, "train-tok/s")
+				b.ReportMetric(r.TrainGFLOPS, "GFLOP/s")
+				b.ReportMetric(r.PeakBytes/(1<<20), "peak-MiB")
+				b.ReportMetric(r.OpsPerStep, "ops/step")
 				return
 			}
 			b.ReportMetric(r.GFLOPS, "GFLOP/s")

@@ -48,6 +48,14 @@ export function run(cmd, table, status) {
         addRow(table, [ev.name, text, "", ev.error || ""], ev.error ? "fail" : "");
         break;
       }
+      case "train": {
+        state.rows.push(ev);
+        const frac = state.peak ? ` (${((100 * ev.train_gflops) / state.peak).toFixed(1)}% of peak)` : "";
+        const text = ev.error ? "error" :
+          `${ev.train_tokens_per_s.toFixed(2)} train tok/s${frac}, peak ${(ev.peak_gpu_bytes / 2 ** 20).toFixed(0)} MiB`;
+        addRow(table, [ev.name, text, "", ev.error || ""], ev.error ? "fail" : "");
+        break;
+      }
       case "done":
         state.done = true;
         say(cmd === "tests"

@@ -194,13 +194,21 @@ func curveEvent(d *gpu.Device, name, method string) map[string]any {
 	return ev
 }
 
-func runBenches(emit func(map[string]any), _ string) error {
+func runBenches(emit func(map[string]any), filter string) error {
+	match, err := regexp.Compile(filter)
+	if err != nil {
+		return fmt.Errorf("benchmark filter %q: %w", filter, err)
+	}
 	d, err := openDevice(emit)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	for _, b := range ops.Benches() {
+		// fma_peak always runs: the other figures are read as its fractions.
+		if b.Name != "fma_peak" && !match.MatchString(b.Name) {
+			continue
+		}
 		gflops, err := ops.Measure(d, b, time.Second)
 		ev := map[string]any{"type": "bench", "name": b.Name, "gflops": gflops}
 		if err != nil {
@@ -209,7 +217,27 @@ func runBenches(emit func(map[string]any), _ string) error {
 		emit(ev)
 	}
 	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0} {
-		emit(forwardEvent(model.BenchForward(d, model.SmolLM2Shape(typ), 256, 8)))
+		if match.MatchString("forward/" + typ.String()) {
+			emit(forwardEvent(model.BenchForward(d, model.SmolLM2Shape(typ), 256, 8)))
+		}
+	}
+	// Training: sequence 128, batch 1, two timed steps (a step of 256 x 4
+	// takes minutes on a software adapter).
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0} {
+		for _, set := range model.TrainBenchSets() {
+			name := fmt.Sprintf("train/%v-%s", typ, set.Name)
+			if !match.MatchString(name) {
+				continue
+			}
+			emit(map[string]any{"type": "start", "name": name})
+			r, err := model.BenchTrain(d, model.SmolLM2Shape(typ), set.Make, 1, 128, 2)
+			ev := map[string]any{"type": "train", "name": name,
+				"train_tokens_per_s": r.TokensPerS, "train_gflops": r.GFLOPS, "peak_gpu_bytes": r.PeakBytes, "ops_per_step": r.Ops}
+			if err != nil {
+				ev["error"] = err.Error()
+			}
+			emit(ev)
+		}
 	}
 	emit(map[string]any{"type": "done", "adapter": d.Info.Name})
 	return nil

@@ -134,6 +134,28 @@ func BenchReference(cfg RandomConfig, prefill int) (ForwardBench, error) {
 	return res, nil
 }
 
+// TrainBenchSet is one of the standard training benchmarks' PEFT sets.
+type TrainBenchSet struct {
+	Name string
+	Make func(*Spec) (*peft.Set, error)
+}
+
+// TrainBenchSets are the standard training benchmarks: LoRA r=8 on q,v,
+// LoRA r=16 on every linear layer, prompt tuning with 20 tokens.
+func TrainBenchSets() []TrainBenchSet {
+	return []TrainBenchSet{
+		{"lora-r8-qv", func(s *Spec) (*peft.Set, error) {
+			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.LoRA, Rank: 8, Alpha: 16, Targets: []string{"q", "v"}})
+		}},
+		{"lora-r16-all", func(s *Spec) (*peft.Set, error) {
+			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.LoRA, Rank: 16, Alpha: 32, Targets: peft.AllModules(PEFTDims(s))})
+		}},
+		{"prompt-20", func(s *Spec) (*peft.Set, error) {
+			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.Prompt, VirtualTokens: 20})
+		}},
+	}
+}
+
 // TrainBench is one measurement of training steps.
 type TrainBench struct {
 	Name       string  `json:"name"`

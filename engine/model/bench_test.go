@@ -56,21 +56,10 @@ func BenchmarkForward(b *testing.B) {
 //	go test ./engine/model -run '^$' -bench Train -benchtime 1x
 func BenchmarkTrain(b *testing.B) {
 	d := gputest.Device(b)
-	methods := map[string]func(*Spec) (*peft.Set, error){
-		"lora-r8-qv": func(s *Spec) (*peft.Set, error) {
-			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.LoRA, Rank: 8, Alpha: 16, Targets: []string{"q", "v"}})
-		},
-		"lora-r16-all": func(s *Spec) (*peft.Set, error) {
-			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.LoRA, Rank: 16, Alpha: 32, Targets: peft.AllModules(PEFTDims(s))})
-		},
-		"prompt-20": func(s *Spec) (*peft.Set, error) {
-			return peft.NewSet(PEFTDims(s), peft.Config{Method: peft.Prompt, VirtualTokens: 20})
-		},
-	}
 	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0} {
-		for _, name := range []string{"lora-r8-qv", "lora-r16-all", "prompt-20"} {
-			b.Run(typ.String()+"-"+name, func(b *testing.B) {
-				r, err := BenchTrain(d, SmolLM2Shape(typ), methods[name], 1, 128, 2)
+		for _, set := range TrainBenchSets() {
+			b.Run(typ.String()+"-"+set.Name, func(b *testing.B) {
+				r, err := BenchTrain(d, SmolLM2Shape(typ), set.Make, 1, 128, 2)
 				if err != nil {
 					b.Fatal(err)
 				}
