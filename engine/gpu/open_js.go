@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall/js"
 
 	"github.com/cogentcore/webgpu/wgpu"
 	"github.com/hack-pad/safejs"
@@ -243,7 +244,7 @@ func (d *Device) scoped(f func() error) error {
 	if _, err := dev.Call("pushErrorScope", "validation"); err != nil {
 		return err
 	}
-	ferr := f()
+	ferr := catchJS(f)
 	var scopeErr error
 	for _, kind := range []string{"validation", "out-of-memory"} {
 		e, err := awaitCall(dev, "popErrorScope")
@@ -362,4 +363,23 @@ func pipelineDescriptor(_ string, pl *wgpu.PipelineLayout, m *wgpu.ShaderModule)
 func endPass(p *wgpu.ComputePassEncoder) error {
 	p.End()
 	return nil
+}
+
+// catchJS runs f, turning a JavaScript exception thrown inside it (which
+// syscall/js raises as a panic of js.Error, e.g. from the binding's
+// queue.writeBuffer) into an error that keeps the exception's message,
+// so that library code returns it instead of stopping the program.
+func catchJS(f func() error) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if e, ok := r.(js.Error); ok {
+			err = fmt.Errorf("gpu: the browser threw %s", e.Error())
+			return
+		}
+		panic(r)
+	}()
+	return f()
 }
