@@ -110,3 +110,93 @@ func TestMergeRefuses(t *testing.T) {
 		t.Fatalf("merging prompt tuning: got %v, want a refusal naming prompt", err)
 	}
 }
+
+// TestCombine: two LoRA + IA3 adapters combined at weights 1 and 0.5
+// fold into W' = diag(lA * lB^0.5) (W + dA + 0.5 dB) (and the FFN input
+// scaled alike), built here independently by folding the two LoRAs (B of
+// the second halved) and then one IA3 set holding the product.
+func TestCombine(t *testing.T) {
+	base, _, err := RandomModel(tinyConfig(Qwen2, tensor.F32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := PEFTDims(base.Spec)
+	setA, pA := mergeSet(t, base.Spec)
+	setB, err := peft.NewSet(d, peft.Config{Method: peft.LoRA, Rank: 2, Alpha: 7, RSLoRA: true, Targets: []string{"k", "down"}}, peft.Config{Method: peft.IA3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pB := toF32(peftParams(setB, 33))
+	set, params, err := peft.Combine(peft.Weighted{Set: setA, Params: pA, Weight: 1}, peft.Weighted{Set: setB, Params: pB, Weight: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Merge(base, set, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	loraA, qA := subset(t, setA, pA, peft.LoRA, func(_ string, _ int, v float32) float32 { return v })
+	loraB, qB := subset(t, setB, pB, peft.LoRA, func(name string, _ int, v float32) float32 {
+		if strings.HasSuffix(name, ".b") {
+			return v * 0.5
+		}
+		return v
+	})
+	ia3, q3 := subset(t, setA, pA, peft.IA3, func(name string, i int, v float32) float32 {
+		x, _ := setB.Tensor(name)
+		b := float64(pB[x.Off+i])
+		return v * float32(math.Copysign(math.Sqrt(math.Abs(b)), b))
+	})
+	want := base
+	for _, step := range []struct {
+		set    *peft.Set
+		params []float32
+	}{{loraA, qA}, {loraB, qB}, {ia3, q3}} {
+		if want, err = Merge(reopen(t, want, tensor.F32), step.set, step.params); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, x := range base.Spec.Tensors {
+		w, err := want.ReadF32(x.Name, 0, x.Rows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := got.ReadF32(x.Name, 0, x.Rows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range w {
+			if d := math.Abs(float64(g[i] - w[i])); d > 1e-5*(1+math.Abs(float64(w[i]))) {
+				t.Fatalf("%s[%d]: combined %g, folded one by one %g", x.Name, i, g[i], w[i])
+			}
+		}
+	}
+}
+
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// subset is set's one method as a set of its own, each value passed
+// through f(tensor name, index in the tensor, value).
+func subset(t *testing.T, set *peft.Set, params []float32, method string, f func(string, int, float32) float32) (*peft.Set, []float32) {
+	t.Helper()
+	c, _ := set.Config(method)
+	sub, err := peft.NewSet(set.Dims, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, sub.Size)
+	for _, x := range sub.Tensors {
+		src, _ := set.Tensor(x.Name)
+		for i := 0; i < x.Len; i++ {
+			out[x.Off+i] = f(x.Name, i, params[src.Off+i])
+		}
+	}
+	return sub, out
+}
