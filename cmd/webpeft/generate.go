@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"webpeft/engine/model"
-	"webpeft/engine/peft"
 	"webpeft/engine/tokenizer"
 )
 
@@ -39,7 +37,7 @@ func cmdGenerate(args []string, out io.Writer) error {
 	stops := stringList{}
 	fs.Var(&stops, "stop", "stop when this text appears (repeatable)")
 	ctx := fs.Int("ctx", 0, "positions of the KV cache (0: the model's context, at most 2048)")
-	adapterDir := fs.String("adapter", "", "apply the adapter trained into this folder (webpeft train --out)")
+	adapterDir := fs.String("adapter", "", "apply this adapter: a webpeft folder (train --out), a Hugging Face PEFT folder or a llama.cpp GGUF LoRA file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,7 +96,7 @@ func cmdEval(args []string, out io.Writer) error {
 	path := fs.String("model", "", "model file (GGUF) or Hugging Face folder")
 	data := fs.String("data", "", "text file (.txt), or JSON lines (.jsonl) with \"text\" or \"prompt\"+\"completion\"")
 	window := fs.Int("ctx", 512, "tokens per forward pass")
-	adapterDir := fs.String("adapter", "", "apply the adapter trained into this folder (webpeft train --out)")
+	adapterDir := fs.String("adapter", "", "apply this adapter: a webpeft folder (train --out), a Hugging Face PEFT folder or a llama.cpp GGUF LoRA file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -177,26 +175,4 @@ func readEvalText(path string) (string, error) {
 		return "", fmt.Errorf("%s: no records", path)
 	}
 	return strings.Join(parts, "\n"), nil
-}
-
-// loadAdapter reads a native adapter folder (adapter_config.json,
-// adapter_model.safetensors) and uploads it for g; "" means none.
-func loadAdapter(g *model.GPU, dir string) (*model.Adapter, error) {
-	if dir == "" {
-		return nil, nil
-	}
-	cfg, err := os.ReadFile(filepath.Join(dir, peft.ConfigFile))
-	if err != nil {
-		return nil, err
-	}
-	ts, err := os.ReadFile(filepath.Join(dir, peft.TensorsFile))
-	if err != nil {
-		return nil, err
-	}
-	dims := model.PEFTDims(g.Spec)
-	set, params, err := peft.ReadNative(cfg, ts, &dims)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	return g.NewAdapter(set, params)
 }

@@ -15,11 +15,14 @@
 //	webpeft eval --model MODEL --data FILE [--ctx N]    mean token loss, perplexity
 //	webpeft train --model MODEL --data FILE --method lora --out DIR [--steps N] ...
 //	                                                    train a PEFT adapter
+//	webpeft export --adapter DIR --format peft|gguf --out PATH [--model MODEL]
+//	                                                    Hugging Face PEFT folder or
+//	                                                    llama.cpp GGUF LoRA
 //
 // MODEL is a GGUF file or a Hugging Face folder (config.json,
-// *.safetensors, tokenizer.json).
-//
-// Export and the other verbs arrive with the engine.
+// *.safetensors, tokenizer.json). --adapter (generate, eval, export)
+// takes a webpeft adapter folder, a Hugging Face PEFT folder or a
+// llama.cpp GGUF LoRA file.
 package main
 
 import (
@@ -45,7 +48,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval | train (see -h of each)")
+		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval | train | export (see -h of each)")
 	}
 	switch args[0] {
 	case "serve":
@@ -68,8 +71,10 @@ func run(args []string, out io.Writer) error {
 		return cmdEval(args[1:], out)
 	case "train":
 		return cmdTrain(args[1:], out)
+	case "export":
+		return cmdExport(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate, eval or train", args[0])
+	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate, eval, train or export", args[0])
 }
 
 func cmdServe(args []string, out io.Writer) error {

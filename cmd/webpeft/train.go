@@ -22,6 +22,7 @@ import (
 // trainFlags are the flags of `webpeft train`.
 type trainFlags struct {
 	model, data, methods, out, resume      string
+	initAdapter                            string
 	steps, epochs, seq, batch, accum       int
 	lr, valSplit, weightDecay, maxGradNorm float64
 	seed                                   uint64
@@ -39,6 +40,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.StringVar(&f.methods, "method", "lora", "lora, prompt, prefix, ia3 or adapter (several: lora,prompt)")
 	fs.StringVar(&f.out, "out", "", "output folder: adapter, checkpoints, log.jsonl")
 	fs.StringVar(&f.resume, "resume", "", "continue from the checkpoint in this folder")
+	fs.StringVar(&f.initAdapter, "init-adapter", "", "start from this adapter (webpeft, Hugging Face PEFT or GGUF LoRA); its methods replace --method")
 	fs.IntVar(&f.steps, "steps", 0, "optimizer steps (default: --epochs 1 worth)")
 	fs.IntVar(&f.epochs, "epochs", 0, "passes over the data (when --steps is not given)")
 	fs.IntVar(&f.seq, "seq", 128, "tokens per sequence")
@@ -142,7 +144,8 @@ func cmdTrain(args []string, out io.Writer) error {
 	return f.run(tr, m, examples, val, st, out)
 }
 
-// startState makes a fresh set and parameters, or reads --resume.
+// startState makes a fresh set and parameters, or reads --resume or
+// --init-adapter.
 func (f *trainFlags) startState(m *model.Model) (*peft.Set, []float32, *train.State, error) {
 	if f.resume != "" {
 		st, err := train.LoadState(f.resume)
@@ -154,6 +157,10 @@ func (f *trainFlags) startState(m *model.Model) (*peft.Set, []float32, *train.St
 		}
 		f.seed = st.Seed
 		return st.Set, st.Params, st, nil
+	}
+	if f.initAdapter != "" {
+		set, params, err := readAdapter(f.initAdapter, m.Spec)
+		return set, params, nil, err
 	}
 	set, err := peft.NewSet(model.PEFTDims(m.Spec), f.configs()...)
 	if err != nil {
@@ -268,5 +275,5 @@ func saveAdapter(tr *model.Trainer, m *model.Model, dir string) error {
 		return err
 	}
 	defer ts.Close()
-	return peft.WriteNative(cfg, ts, tr.Set(), params, m.Spec.Name)
+	return peft.WriteNative(cfg, ts, tr.Set(), params, model.PEFTInfo(m.Spec))
 }

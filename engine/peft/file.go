@@ -12,10 +12,13 @@ import (
 )
 
 // NativeFormat names webpeft's own adapter files: adapter_config.json
-// holding {"format": NativeFormat, "base_model": ..., "set": Set} and
-// adapter_model.safetensors holding each tensor of the set under its
-// name (blk.N.lora_q.a, ...), f32, in the set's shapes. Every method,
-// bottleneck adapters included, round-trips through it exactly.
+// holding {"format": NativeFormat, "base_model": name, "model":
+// ModelInfo, "set": Set} and adapter_model.safetensors holding each
+// tensor of the set under its name (blk.N.lora_q.a, ...), f32, in the
+// set's shapes, in the trained model's Q/K row order. Every method,
+// bottleneck adapters included, round-trips through it exactly. Folders
+// written before "model" was recorded still load; they cannot be
+// exported without naming the model.
 const NativeFormat = "webpeft-native-1"
 
 // File names of a saved adapter.
@@ -25,16 +28,29 @@ const (
 )
 
 type nativeConfig struct {
-	Format    string `json:"format"`
-	BaseModel string `json:"base_model"`
-	Set       *Set   `json:"set"`
+	Format    string     `json:"format"`
+	BaseModel string     `json:"base_model"`
+	Model     *ModelInfo `json:"model,omitempty"`
+	Set       *Set       `json:"set"`
+}
+
+// IsNative reports whether config (an adapter_config.json) is webpeft's
+// native format rather than, say, Hugging Face PEFT's.
+func IsNative(config []byte) bool {
+	var c struct {
+		Format string `json:"format"`
+	}
+	return json.Unmarshal(config, &c) == nil && c.Format == NativeFormat
 }
 
 // WriteNative writes set's tensors from the flat params as the native
-// format's two files.
-func WriteNative(config, tensors io.Writer, set *Set, params []float32, baseModel string) error {
+// format's two files; info describes the model they were trained on.
+func WriteNative(config, tensors io.Writer, set *Set, params []float32, info ModelInfo) error {
 	if len(params) != set.Size {
 		return fmt.Errorf("peft: %d parameters for a set of %d", len(params), set.Size)
+	}
+	if err := info.Check(set.Dims); err != nil {
+		return err
 	}
 	var ts []safetensors.WriteTensor
 	for _, t := range set.Tensors {
@@ -51,7 +67,7 @@ func WriteNative(config, tensors io.Writer, set *Set, params []float32, baseMode
 	if err := safetensors.Write(tensors, ts, map[string]string{"format": NativeFormat}); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(nativeConfig{Format: NativeFormat, BaseModel: baseModel, Set: set}, "", " ")
+	b, err := json.MarshalIndent(nativeConfig{Format: NativeFormat, BaseModel: info.Name, Model: &info, Set: set}, "", " ")
 	if err != nil {
 		return err
 	}
@@ -59,42 +75,57 @@ func WriteNative(config, tensors io.Writer, set *Set, params []float32, baseMode
 	return err
 }
 
-// ReadNative reads the native format back: the set and its flat
-// parameters. want, when not nil, must match the adapter's model
+// ReadNative reads the native format back: the set, its flat parameters
+// and the model it was trained on (nil for folders written before that
+// was recorded). want, when not nil, must match the adapter's model
 // dimensions (an adapter made for another model is refused by name).
-func ReadNative(config, tensors []byte, want *Dims) (*Set, []float32, error) {
+func ReadNative(config, tensors []byte, want *Dims) (*Set, []float32, *ModelInfo, error) {
 	var c nativeConfig
 	if err := json.Unmarshal(config, &c); err != nil {
-		return nil, nil, fmt.Errorf("peft: %s: %w", ConfigFile, err)
+		return nil, nil, nil, fmt.Errorf("peft: %s: %w", ConfigFile, err)
 	}
 	if c.Format != NativeFormat || c.Set == nil {
-		return nil, nil, fmt.Errorf("peft: %s is not a webpeft native adapter (format %q)", ConfigFile, c.Format)
+		return nil, nil, nil, fmt.Errorf("peft: %s is not a webpeft native adapter (format %q)", ConfigFile, c.Format)
 	}
 	set, err := NewSet(c.Set.Dims, c.Set.Configs...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("peft: %s: %w", ConfigFile, err)
+		return nil, nil, nil, fmt.Errorf("peft: %s: %w", ConfigFile, err)
 	}
 	if want != nil && *want != set.Dims {
-		return nil, nil, fmt.Errorf("peft: the adapter was made for a model with %+v, not %+v (base model %q)", set.Dims, *want, c.BaseModel)
+		return nil, nil, nil, fmt.Errorf("peft: the adapter was made for a model with %+v, not %+v (base model %q)", set.Dims, *want, c.BaseModel)
 	}
+	if c.Model != nil {
+		if err := c.Model.Check(set.Dims); err != nil {
+			return nil, nil, nil, fmt.Errorf("peft: %s: %w", ConfigFile, err)
+		}
+	}
+	params, err := readNativeTensors(tensors, set)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return set, params, c.Model, nil
+}
+
+// readNativeTensors reads every tensor of set from the safetensors bytes.
+func readNativeTensors(tensors []byte, set *Set) ([]float32, error) {
 	f, err := safetensors.Open(bytes.NewReader(tensors), int64(len(tensors)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("peft: %s: %w", TensorsFile, err)
+		return nil, fmt.Errorf("peft: %s: %w", TensorsFile, err)
 	}
 	params := make([]float32, set.Size)
 	for _, t := range set.Tensors {
 		info, err := f.Tensor(t.Name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("peft: %s: %w", TensorsFile, err)
+			return nil, fmt.Errorf("peft: %s: %w", TensorsFile, err)
 		}
 		v, err := f.ReadF32(info, 0, info.Rows())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if len(v) != t.Len {
-			return nil, nil, fmt.Errorf("peft: %s: %s holds %d values, want %d %v", TensorsFile, t.Name, len(v), t.Len, t.Shape)
+			return nil, fmt.Errorf("peft: %s: %s holds %d values, want %d %v", TensorsFile, t.Name, len(v), t.Len, t.Shape)
 		}
 		copy(params[t.Off:], v)
 	}
-	return set, params, nil
+	return params, nil
 }
