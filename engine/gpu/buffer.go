@@ -38,6 +38,21 @@ func (b *Buffer) View(label string, offset, size uint64) (*Buffer, error) {
 	return &Buffer{Label: label, Size: size, d: b.d, buf: b.buf, usage: b.usage, off: b.off + offset, whole: root}, nil
 }
 
+// Within reports b's byte offset inside parent when b is parent or lies
+// in it as a view of the same buffer.
+func (b *Buffer) Within(parent *Buffer) (uint64, bool) {
+	root := func(x *Buffer) *Buffer {
+		if x.whole != nil {
+			return x.whole
+		}
+		return x
+	}
+	if root(b) != root(parent) || b.off < parent.off || b.off+b.Size > parent.off+parent.Size {
+		return 0, false
+	}
+	return b.off - parent.off, true
+}
+
 // NewBuffer makes a zeroed storage buffer of size bytes (rounded up to a
 // multiple of 4). A buffer larger than the device grants is refused here,
 // with the limit named, rather than by a validation error later.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"webpeft/engine/gpu"
+	"webpeft/engine/peft"
 	"webpeft/engine/tensor"
 )
 
@@ -30,6 +31,8 @@ type GPU struct {
 	owned       []*weight     // what Free releases
 	vectors     []*gpu.Buffer // norms and biases, f32
 	WeightBytes uint64        // GPU bytes of weights, vectors included
+
+	full *fullParams // full-parameter training's flat weights, or nil
 }
 
 // gpuLayer is one transformer block on the GPU; biases are nil where the
@@ -56,6 +59,10 @@ type LoadOptions struct {
 	// Progress, when set, is called after each tensor with the bytes
 	// uploaded so far and the model's total.
 	Progress func(done, total int64)
+	// Full, when set (FullSet), uploads every tensor into one flat buffer
+	// laid out by it, the parameters of full-parameter training
+	// (GPU.FullParams); the model must be F32.
+	Full *peft.Set
 }
 
 // defaultHeadChunk bounds a logits chunk: (rows, 16384) f32.
@@ -77,7 +84,14 @@ func LoadGPU(d *gpu.Device, m *Model, opt LoadOptions) (*GPU, error) {
 		return nil, err
 	}
 	g := &GPU{Spec: s, d: d, k: k}
-	l := &loader{g: g, m: m, opt: opt}
+	l := &loader{g: g, m: m, opt: opt, alloc: ownBuffer(d)}
+	if opt.Full != nil {
+		if g.full, err = newFullParams(d, s, opt.Full); err != nil {
+			g.Free()
+			return nil, err
+		}
+		l.alloc = g.full.alloc
+	}
 	l.load()
 	if l.err != nil {
 		g.Free()
@@ -110,6 +124,7 @@ func (g *GPU) Free() {
 		b.Free()
 	}
 	g.owned, g.vectors = nil, nil
+	g.full.free()
 	g.k.free()
 }
 
@@ -118,11 +133,12 @@ func (g *GPU) Device() *gpu.Device { return g.d }
 
 // loader uploads tensors one by one, remembering the first error.
 type loader struct {
-	g    *GPU
-	m    *Model
-	opt  LoadOptions
-	err  error
-	done int64
+	g     *GPU
+	m     *Model
+	opt   LoadOptions
+	alloc allocator
+	err   error
+	done  int64
 }
 
 func (l *loader) progress(bytes uint64) {
@@ -146,7 +162,7 @@ func (l *loader) matrix(name string, row0, rows, cols int, gather bool) *weight 
 		l.err = fmt.Errorf("model: %s is %v, want rows [%d, %d) of %d columns", name, t.Shape, row0, row0+rows, cols)
 		return nil
 	}
-	w, err := uploadWeight(l.g.d, l.m, name, row0, rows, cols)
+	w, err := uploadWeight(l.g.d, l.alloc, l.m, name, row0, rows, cols)
 	if err == nil {
 		err = l.g.k.prepare(w.Type, gather)
 	}
@@ -176,7 +192,7 @@ func (l *loader) vector(name string, n int, optional bool) *gpu.Buffer {
 		l.err = fmt.Errorf("model: %s is %v, want %d values", name, t.Shape, n)
 		return nil
 	}
-	b, err := uploadVector(l.g.d, l.m, name)
+	b, err := uploadVector(l.alloc, l.m, name)
 	if err != nil {
 		l.err = err
 		return nil

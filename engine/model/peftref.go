@@ -184,6 +184,9 @@ func (r *Reference) newPEFTRun(set *peft.Set, params, grads []float64, b PEFTBat
 	for i := range r.Layers {
 		p.layers = append(p.layers, newPEFTLayer(&r.Layers[i]))
 	}
+	if set != nil && isFull(set) {
+		p.useFullParams()
+	}
 	return p, nil
 }
 
@@ -377,6 +380,16 @@ func (p *peftRun) embed(tokens []int) *node {
 			}
 		}
 	}
+	if p.wte.g != nil { // full-parameter training
+		p.then(func() {
+			for b := range p.B {
+				for s := p.VT; s < p.S; s++ {
+					row := p.wte.g[tokens[b*p.T+s-p.VT]*C:][:C]
+					ref.Add(row, row, x.g[(b*p.S+s)*C:][:C])
+				}
+			}
+		})
+	}
 	if prompt != nil {
 		p.then(func() { // every sequence's prompt rows are the same tensor
 			for b := range p.B {
@@ -551,11 +564,11 @@ func (p *peftRun) norm(x, w, b *node) *node {
 	if p.spec.Norm == LayerNorm {
 		mean := make([]float64, N)
 		ref.LayerNormForward(y.v, mean, rstd, x.v, w.v, val(b), 1, N, C, p.spec.NormEps)
-		p.then(func() { ref.LayerNormBackward(x.g, nil, nil, y.g, x.v, w.v, mean, rstd, 1, N, C) })
+		p.then(func() { ref.LayerNormBackward(x.g, grad(w), grad(b), y.g, x.v, w.v, mean, rstd, 1, N, C) })
 		return y
 	}
 	ref.RMSNormForward(y.v, rstd, x.v, w.v, 1, N, C, p.spec.NormEps)
-	p.then(func() { ref.RMSNormBackward(x.g, nil, y.g, x.v, w.v, rstd, 1, N, C) })
+	p.then(func() { ref.RMSNormBackward(x.g, grad(w), y.g, x.v, w.v, rstd, 1, N, C) })
 	return y
 }
 

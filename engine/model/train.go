@@ -50,6 +50,7 @@ type Trainer struct {
 	params, grads, m, v *gpu.Buffer
 	pview, gview        map[string]*gpu.Buffer // per-tensor views
 	proj                *prefixMLP             // prefix reparameterisation, or nil
+	fullst              *fullState             // full-parameter training, or nil
 
 	tokens, pos, targets, dloss *gpu.Buffer
 	zeros                       *gpu.Buffer // source for clearing the gradients
@@ -113,6 +114,11 @@ func NewTrainer(g *GPU, set *peft.Set, opt TrainOptions) (*Trainer, error) {
 	}
 	if got, want := set.Dims, PEFTDims(s); got != want {
 		return nil, fmt.Errorf("model: the PEFT set was made for %+v, not this model (%+v)", got, want)
+	}
+	if isFull(set) {
+		if err := t.checkFull(); err != nil {
+			return nil, err
+		}
 	}
 	var err error
 	if t.k, err = newTrainKernels(g); err != nil {
@@ -253,6 +259,11 @@ func (t *Trainer) upload(b Batch) (int, error) {
 	}
 	if t.split != nil {
 		if err := t.split.upload(ids); err != nil {
+			return 0, err
+		}
+	}
+	if t.fullst != nil {
+		if err := t.fullst.uploadGroups(b.Tokens); err != nil {
 			return 0, err
 		}
 	}

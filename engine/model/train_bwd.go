@@ -73,15 +73,18 @@ func (b *trainBuilder) headBackward() {
 		b.add(g.k.linear(h.logits, h.ln, w, t.n))
 		b.add(t.k.vocabBackward(bw.dlogits, h.logits, t.targets, h.partials, t.dloss, t.n, w.N, g.headRow[c], len(g.head)))
 		b.add(t.k.linearBackward(bw.dln, bw.dlogits, w, t.n, c > 0))
+		b.weightGrad(w, bw.dlogits, h.ln)
 	}
 	bw.cur = 0
 	b.normBackward(bw.dx[0], bw.dln, t.xs[len(t.xs)-1], g.outNorm, h.mean, h.rstd, false)
 }
 
-// normBackward records dinp (+)= norm'(dout).
+// normBackward records dinp (+)= norm'(dout), and the norm weight's
+// gradient when it is trained.
 func (b *trainBuilder) normBackward(dinp, dout, inp, w, mean, rstd *gpu.Buffer, acc bool) {
 	t := b.t
 	b.addAll(t.k.normBackward(dinp, dout, inp, w, mean, rstd, t.bw.norm, t.n, t.g.Spec.Hidden, acc))
+	b.normWeightGrad(dout, inp, w, rstd)
 }
 
 // linearBackward records dx (+)= dy W (frozen W) and the LoRA gradients
@@ -89,6 +92,7 @@ func (b *trainBuilder) normBackward(dinp, dout, inp, w, mean, rstd *gpu.Buffer, 
 func (b *trainBuilder) linearBackward(dx, dy, x *gpu.Buffer, w *weight, l int, m string, a *layerActs, acc bool) {
 	t := b.t
 	b.add(t.k.linearBackward(dx, dy, w, t.n, acc))
+	b.weightGrad(w, dy, x)
 	c, ok := t.set.Config(peft.LoRA)
 	h := a.lora[m]
 	if !ok || h == nil {

@@ -41,6 +41,21 @@ func TrainCases(report func(name, figures string)) []ops.Case {
 		report("train/llama-lora-dropout-path", fig)
 		return err
 	}})
+	for _, recompute := range []string{"off", "on"} {
+		// Full-parameter training (pre-training the default model): every
+		// weight's gradient, with and without recomputation; the second
+		// with a tied LM head (its gradient and the embedding's add up).
+		name := "train/llama-full-recompute-" + recompute
+		cfg := tinyConfig(Llama, tensor.F32)
+		if cfg.Tied = recompute == "on"; cfg.Tied {
+			name += "-tied"
+		}
+		cases = append(cases, ops.Case{Name: name, Run: func(d *gpu.Device) error {
+			fig, err := CheckFullGrads(d, cfg, 2, 7, recompute)
+			report(name, fig)
+			return err
+		}})
+	}
 	for _, arch := range []Arch{Llama, GPT2} {
 		// PEFT's prefix_projection: the prefixes of every layer come out of
 		// one MLP, so its gradients sum the layers' (kept in blocks that the
@@ -142,6 +157,57 @@ func checkTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, 
 	}
 	for i := range want {
 		want[i] *= float64(micro)
+	}
+	return compareGrads(set, step.Loss, loss, got, want)
+}
+
+// CheckFullGrads compares one full-parameter training step's loss and
+// the gradients of every weight with PEFTLoss on the reference, for the
+// F32 llama model cfg.
+func CheckFullGrads(d *gpu.Device, cfg RandomConfig, B, T int, recompute string) (string, error) {
+	m, _, err := RandomModel(cfg)
+	if err != nil {
+		return "", err
+	}
+	set, err := FullSet(m.Spec)
+	if err != nil {
+		return "", err
+	}
+	params, err := FullParamsOf(m, set)
+	if err != nil {
+		return "", err
+	}
+	g, err := LoadGPU(d, m, LoadOptions{Full: set})
+	if err != nil {
+		return "", err
+	}
+	defer g.Free()
+	tr, err := NewTrainer(g, set, TrainOptions{B: B, T: T, Recompute: recompute})
+	if err != nil {
+		return "", err
+	}
+	defer tr.Free()
+	batch := tinyBatch(cfg.Vocab, B, T)
+	step, err := tr.Step(batch, AdamWHyper{}, false)
+	if err != nil {
+		return "", err
+	}
+	got, err := tr.Grads()
+	if err != nil {
+		return "", err
+	}
+	r, err := LoadReference(m)
+	if err != nil {
+		return "", err
+	}
+	p64 := make([]float64, len(params))
+	for i, v := range params {
+		p64[i] = float64(v)
+	}
+	want := make([]float64, len(params))
+	loss, err := r.PEFTLoss(set, p64, PEFTBatch{B: B, T: T, Tokens: batch.Tokens, Targets: batch.Targets}, want)
+	if err != nil {
+		return "", err
 	}
 	return compareGrads(set, step.Loss, loss, got, want)
 }

@@ -103,7 +103,10 @@ func (b *trainBuilder) copy(src *gpu.Buffer, srcOff uint64, dst *gpu.Buffer, dst
 func (b *trainBuilder) alloc() {
 	t, s := b.t, b.t.g.Spec
 	size := t.set.Size
-	t.params, t.grads = b.buf("peft.params", size), b.buf("peft.grads", size)
+	t.params, t.grads = t.g.FullParams(), b.buf("peft.grads", size)
+	if !isFull(t.set) {
+		t.params = b.buf("peft.params", size)
+	}
 	t.m, t.v = b.buf("adamw.m", size), b.buf("adamw.v", size)
 	t.zeros = b.buf("zeros", size)
 	t.tokens, t.pos = b.buf("tokens", t.opt.B*t.opt.T), b.buf("positions", t.n)
@@ -126,6 +129,7 @@ func (b *trainBuilder) alloc() {
 		t.pview[x.Name], t.gview[x.Name] = pv, gv
 	}
 	b.prefixAlloc()
+	b.fullAlloc()
 	t.xs = make([]*gpu.Buffer, s.Layers+1)
 	for i := range t.xs {
 		t.xs[i] = b.buf(fmt.Sprintf("x.%d", i), t.n*s.Hidden)
@@ -241,6 +245,7 @@ func (b *trainBuilder) record() {
 		b.layerBackward(l)
 	}
 	b.embedBackward()
+	b.embedWeightGrad(t.bw.dx[t.bw.cur])
 	b.prefixBackward()
 	b.phase = phaseOptimizer
 	b.optimizer()

@@ -60,8 +60,18 @@ func runnable(t tensor.Type) bool {
 	return false
 }
 
+// allocator makes the GPU buffer of a tensor's rows [row0, row0+rows) of
+// size bytes: a buffer of its own, or a view of a flat parameter buffer
+// (full-parameter training).
+type allocator func(label, name string, row0 int, size uint64) (*gpu.Buffer, error)
+
+// ownBuffer is the allocator of frozen models: a buffer per tensor.
+func ownBuffer(d *gpu.Device) allocator {
+	return func(label, _ string, _ int, size uint64) (*gpu.Buffer, error) { return d.NewBuffer(label, size) }
+}
+
 // uploadWeight uploads rows [row0, row0+N) of the named (rows, K) tensor.
-func uploadWeight(d *gpu.Device, m *Model, name string, row0, N, K int) (*weight, error) {
+func uploadWeight(d *gpu.Device, alloc allocator, m *Model, name string, row0, N, K int) (*weight, error) {
 	raw, t, err := m.ReadRaw(name, row0, N)
 	if err != nil {
 		return nil, err
@@ -76,7 +86,7 @@ func uploadWeight(d *gpu.Device, m *Model, name string, row0, N, K int) (*weight
 		if len(raw) != 4*N*K {
 			return nil, fmt.Errorf("model: %s: %d bytes for (%d, %d) f32", name, len(raw), N, K)
 		}
-		w.f32, err = d.NewBuffer(label, uint64(len(raw)))
+		w.f32, err = alloc(label, name, row0, uint64(len(raw)))
 		if err == nil {
 			err = w.f32.Upload(0, raw)
 		}
@@ -99,12 +109,12 @@ func runnableTypes() []tensor.Type {
 
 // uploadVector uploads a 1-D tensor (a norm weight or a bias) as f32: these
 // are a few KB, so they are not kept in the file's type.
-func uploadVector(d *gpu.Device, m *Model, name string) (*gpu.Buffer, error) {
+func uploadVector(alloc allocator, m *Model, name string) (*gpu.Buffer, error) {
 	v, err := m.ReadF32(name, 0, 1)
 	if err != nil {
 		return nil, err
 	}
-	b, err := d.NewBuffer(name, 4*uint64(len(v)))
+	b, err := alloc(name, name, 0, 4*uint64(len(v)))
 	if err != nil {
 		return nil, err
 	}

@@ -132,6 +132,7 @@ func backwardCases() []Case {
 	all = append(all, reluCases()...)
 	all = append(all, tanhCases()...)
 	all = append(all, splitBlocksCases()...)
+	all = append(all, embedBwdCases()...)
 	all = append(all, ropeBackwardCases()...)
 	all = append(all, scaleColsCases()...)
 	all = append(all, dropoutCases()...)

@@ -22,6 +22,10 @@ const (
 	Prefix  = "prefix"
 	IA3     = "ia3"
 	Adapter = "adapter"
+
+	// Full is not a PEFT method: a set with it holds every weight of the
+	// base model (model.FullSet), for full-parameter (pre-)training.
+	Full = "full"
 )
 
 // Methods lists the methods in the order they are applied.
