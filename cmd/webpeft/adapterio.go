@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"webpeft/engine/model"
 	"webpeft/engine/peft"
@@ -116,17 +119,138 @@ func readNativeFor(dir string, dims peft.Dims, base peft.ModelInfo) (*peft.Set, 
 	return set, params, err
 }
 
-// loadAdapter reads the adapter at path (any kind readAdapter takes) and
-// uploads it for g; "" means none.
-func loadAdapter(g *model.GPU, path string) (*model.Adapter, error) {
-	if path == "" {
-		return nil, nil
+// adapterArg is one --adapter argument, PATH[:WEIGHT].
+type adapterArg struct {
+	Path   string
+	Weight float64 // 1: as trained
+}
+
+func (a adapterArg) String() string {
+	if a.Weight == 1 {
+		return a.Path
 	}
-	set, params, err := readAdapter(path, g.Spec)
+	return fmt.Sprintf("%s:%g", a.Path, a.Weight)
+}
+
+// parseAdapterArg splits PATH[:WEIGHT]. Only what follows the last colon
+// can be a weight, and only when it is a number, so paths holding colons
+// still work; a path that exists as written (a folder "run:2") is taken
+// whole unless the part before the colon exists too.
+func parseAdapterArg(s string) (adapterArg, error) {
+	whole := adapterArg{Path: s, Weight: 1}
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return whole, nil
+	}
+	w, err := strconv.ParseFloat(s[i+1:], 64)
 	if err != nil {
+		return whole, nil
+	}
+	path := s[:i]
+	if exists(s) && !exists(path) {
+		return whole, nil
+	}
+	if path == "" {
+		return adapterArg{}, fmt.Errorf("--adapter %s: no path before the weight", s)
+	}
+	if math.IsNaN(w) || math.IsInf(w, 0) {
+		return adapterArg{}, fmt.Errorf("--adapter %s: the weight must be a finite number", s)
+	}
+	return adapterArg{Path: path, Weight: w}, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// adapterList is the repeatable --adapter flag: --adapter A --adapter B:0.5.
+type adapterList []adapterArg
+
+func (l *adapterList) String() string {
+	var parts []string
+	for _, a := range *l {
+		parts = append(parts, a.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+func (l *adapterList) Set(v string) error {
+	a, err := parseAdapterArg(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, a)
+	return nil
+}
+
+// adapterUsage is the help text of --adapter in generate, eval and merge.
+const adapterUsage = "apply this adapter, PATH[:WEIGHT] (weight default 1), repeatable to stack adapters: " +
+	"a webpeft folder (train --out), a Hugging Face PEFT folder or a llama.cpp GGUF LoRA file"
+
+// readWeighted reads every adapter of list for the model of spec.
+func readWeighted(list adapterList, spec *model.Spec) ([]peft.Weighted, error) {
+	var ws []peft.Weighted
+	for _, a := range list {
+		set, params, err := readAdapter(a.Path, spec)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, peft.Weighted{Set: set, Params: params, Weight: a.Weight})
+	}
+	return ws, nil
+}
+
+// combine makes one set of the adapters read from list (peft.Combine:
+// LoRAs summed with their weights, IA3 vectors multiplied, other methods
+// at most once), naming the adapters when they cannot be combined.
+func combine(list adapterList, ws []peft.Weighted) (*peft.Set, []float32, error) {
+	set, params, err := peft.Combine(ws...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("combining %s: %w", list.String(), err)
+	}
+	return set, params, nil
+}
+
+// readAdapters reads the adapters of list for the model of spec and
+// combines them into one set; nil when list is empty.
+func readAdapters(list adapterList, spec *model.Spec) (*peft.Set, []float32, error) {
+	if len(list) == 0 {
+		return nil, nil, nil
+	}
+	ws, err := readWeighted(list, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return combine(list, ws)
+}
+
+// loadAdapters reads and combines the adapters of list (readAdapters) and
+// uploads the result for g; an empty list means none (nil). g stays as it
+// is: the adapter is freed with its Free, and another can be loaded.
+func loadAdapters(g *model.GPU, list adapterList) (*model.Adapter, error) {
+	set, params, err := readAdapters(list, g.Spec)
+	if set == nil || err != nil {
 		return nil, err
 	}
+	if len(list) > 1 || list[0].Weight != 1 {
+		fmt.Fprintf(os.Stderr, "webpeft: adapters %s combined: %s\n", list.String(), describeSet(set))
+	}
 	return g.NewAdapter(set, params)
+}
+
+// describeSet names a set's methods, e.g. "lora r12 on q,v + ia3".
+func describeSet(set *peft.Set) string {
+	var parts []string
+	for _, c := range set.Configs {
+		switch c.Method {
+		case peft.LoRA:
+			parts = append(parts, fmt.Sprintf("lora r%d on %s", c.Rank, strings.Join(c.Targets, ",")))
+		default:
+			parts = append(parts, c.Method)
+		}
+	}
+	return strings.Join(parts, " + ")
 }
 
 // errNoModelInfo: exporting needs the model's description.

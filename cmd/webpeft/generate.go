@@ -37,12 +37,13 @@ func cmdGenerate(args []string, out io.Writer) error {
 	stops := stringList{}
 	fs.Var(&stops, "stop", "stop when this text appears (repeatable)")
 	ctx := fs.Int("ctx", 0, "positions of the KV cache (0: the model's context, at most 2048)")
-	adapterDir := fs.String("adapter", "", "apply this adapter: a webpeft folder (train --out), a Hugging Face PEFT folder or a llama.cpp GGUF LoRA file")
+	var adapters adapterList
+	fs.Var(&adapters, "adapter", adapterUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" || *prompt == "" {
-		return errors.New(`usage: webpeft generate --model MODEL --prompt TEXT [--adapter DIR] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--truncate]`)
+		return errors.New(`usage: webpeft generate --model MODEL --prompt TEXT [--adapter PATH[:WEIGHT] ...] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--truncate]`)
 	}
 	opt.Stop = stops
 	if err := opt.Validate(); err != nil {
@@ -65,7 +66,7 @@ func cmdGenerate(args []string, out io.Writer) error {
 		return err
 	}
 	defer g.Free()
-	ad, err := loadAdapter(g, *adapterDir)
+	ad, err := loadAdapters(g, adapters)
 	if err != nil {
 		return err
 	}
@@ -96,12 +97,17 @@ func cmdEval(args []string, out io.Writer) error {
 	path := fs.String("model", "", "model file (GGUF) or Hugging Face folder")
 	data := fs.String("data", "", "text file (.txt), or JSON lines (.jsonl) with \"text\" or \"prompt\"+\"completion\"")
 	window := fs.Int("ctx", 512, "tokens per forward pass")
-	adapterDir := fs.String("adapter", "", "apply this adapter: a webpeft folder (train --out), a Hugging Face PEFT folder or a llama.cpp GGUF LoRA file")
+	metric := fs.String("metric", "loss", "loss (mean token loss, perplexity) or accuracy (prompt/completion JSONL: greedy label match)")
+	var adapters adapterList
+	fs.Var(&adapters, "adapter", adapterUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" || *data == "" {
-		return errors.New("usage: webpeft eval --model MODEL --data FILE [--adapter DIR] [--ctx N]")
+		return errors.New("usage: webpeft eval --model MODEL --data FILE [--adapter PATH[:WEIGHT] ...] [--ctx N] [--metric loss|accuracy]")
+	}
+	if *metric != "loss" && *metric != "accuracy" {
+		return fmt.Errorf("--metric %s: want loss or accuracy", *metric)
 	}
 	text, err := readEvalText(*data)
 	if err != nil {
@@ -125,11 +131,14 @@ func cmdEval(args []string, out io.Writer) error {
 		return err
 	}
 	defer g.Free()
-	ad, err := loadAdapter(g, *adapterDir)
+	ad, err := loadAdapters(g, adapters)
 	if err != nil {
 		return err
 	}
 	defer ad.Free()
+	if *metric == "accuracy" {
+		return evalAccuracy(g, ad, tok, m.Vocab, *data, out)
+	}
 	res, err := g.AdapterEval(ids, *window, ad, func(done, total int) {
 		fmt.Fprintf(os.Stderr, "webpeft: eval %d / %d tokens\n", done, total)
 	})

