@@ -23,7 +23,7 @@ endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DEBS := mesa-vulkan-drivers chromium
 
-.PHONY: demo test test-short test-long bench bench-model bench-browser wasm deps check clean
+.PHONY: demo test test-short test-long bench bench-model bench-browser wasm deps check clean default-model
 
 demo: deps wasm
 	$(GO) run ./cmd/webpeft serve -addr $(ADDR) -dir site
@@ -116,3 +116,25 @@ $(CORPUS_DIR)/tokenizer.json: $(CORPUS_DIR)/pretrain.txt
 
 $(CORPUS_DIR)/pretrain.txt:
 	$(MAKE) corpus
+
+# default-model: the embedded default model, pre-trained from scratch on
+# the corpus (about 90 minutes on a 2-core machine with lavapipe; the run
+# checkpoints every 25 steps and a second `make default-model` resumes it),
+# then copied to site/models/. Validation during training reads the first
+# 60 KB of the held-out general speeches; the model card's perplexities
+# come from `webpeft eval` on the whole files.
+PRETRAIN_DIR = .cache/pretrain
+PRETRAIN_FLAGS = --hidden 256 --layers 4 --heads 4 --kv-heads 2 --ffn 512 --context 512 \
+	--seq 128 --batch 8 --steps 800 --warmup 40 --lr 3e-3 --eval-every 100 --save-every 25 --seed 1
+DEFAULT_MODEL = site/models/webpeft-default-q8_0.gguf
+
+default-model: $(CORPUS_DIR)/tokenizer.json
+	head -c 60000 $(CORPUS_DIR)/general-val.txt > $(CORPUS_DIR)/general-val-small.txt
+	if [ -f $(PRETRAIN_DIR)/pretrain.json ]; then \
+		$(GO) run ./cmd/webpeft pretrain --resume $(PRETRAIN_DIR); \
+	else \
+		$(GO) run ./cmd/webpeft pretrain --data $(CORPUS_DIR)/pretrain.txt --val $(CORPUS_DIR)/general-val-small.txt \
+			--tokenizer $(CORPUS_DIR)/tokenizer.json --out $(PRETRAIN_DIR) $(PRETRAIN_FLAGS); \
+	fi
+	mkdir -p site/models
+	cp $(PRETRAIN_DIR)/model-q8_0.gguf $(DEFAULT_MODEL)
