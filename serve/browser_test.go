@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +40,7 @@ type browserEnv struct {
 	ctx    context.Context // a browser; tests open tabs in it
 	cancel func()
 	err    error
+	log    *requestLog // every request the browser made
 }
 
 var (
@@ -74,7 +79,12 @@ func startBrowser(extra ...chromedp.ExecAllocatorOption) browserEnv {
 	if err != nil {
 		return browserEnv{err: err}
 	}
-	srv := httptest.NewServer(serve.Handler(os.DirFS(dir)))
+	// The site's server is also the browser's HTTP proxy (loopback
+	// included), so that every request the browser makes — pages, workers,
+	// fetches to any origin — reaches it and is logged; only the site's own
+	// requests are answered.
+	log := &requestLog{}
+	srv := httptest.NewServer(log.proxy(serve.Handler(os.DirFS(dir))))
 	profile, err := os.MkdirTemp("", "webpeft-chromium-")
 	if err != nil {
 		return browserEnv{err: err}
@@ -89,6 +99,19 @@ func startBrowser(extra ...chromedp.ExecAllocatorOption) browserEnv {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// Chromium's own services (autofill predictions, component and
+		// extension updates, safe browsing, metrics) would otherwise talk to
+		// Google through the proxy; the tests check that the app does not.
+		chromedp.Flag("disable-features", "AutofillServerCommunication,OptimizationHints,OptimizationGuideModelDownloading,Translate,MediaRouter,CertificateTransparencyComponentUpdater"),
+		chromedp.Flag("disable-client-side-phishing-detection", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("safebrowsing-disable-auto-update", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("proxy-server", srv.URL),
+		chromedp.Flag("proxy-bypass-list", "<-loopback>"),
 	}
 	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -98,7 +121,7 @@ func startBrowser(extra ...chromedp.ExecAllocatorOption) browserEnv {
 		cancelAlloc()
 		return browserEnv{err: fmt.Errorf("starting %s: %w", chromium, err)}
 	}
-	return browserEnv{url: srv.URL, ctx: ctx, cancel: func() {
+	return browserEnv{url: srv.URL, ctx: ctx, log: log, cancel: func() {
 		cancelCtx()
 		cancelAlloc()
 		srv.Close()
@@ -114,17 +137,21 @@ func buildSite() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	entries, err := os.ReadDir("../site")
+	err = filepath.WalkDir("../site", func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../site", path)
+		if e.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		if rel == "main.wasm" || rel == "wasm_exec.js" {
+			return nil
+		}
+		return copyFile(path, filepath.Join(dir, rel))
+	})
 	if err != nil {
 		return "", err
-	}
-	for _, e := range entries {
-		if e.IsDir() || e.Name() == "main.wasm" || e.Name() == "wasm_exec.js" {
-			continue
-		}
-		if err := copyFile(filepath.Join("../site", e.Name()), filepath.Join(dir, e.Name())); err != nil {
-			return "", err
-		}
 	}
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "main.wasm"), "webpeft/wasm")
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
@@ -259,19 +286,44 @@ func TestBrowserNoAdapter(t *testing.T) {
 		t.Fatal(noGPU.err)
 	}
 	defer noGPU.cancel()
-	st := runPageIn(t, noGPU.ctx, noGPU.url, "index.html", 2*time.Minute)
+	st := runPageIn(t, noGPU.ctx, noGPU.url, "tests.html", 2*time.Minute)
 	if !strings.Contains(st.Error, "No WebGPU adapter is available") {
 		t.Fatalf("without WebGPU the page said %q; want a plain 'No WebGPU adapter is available' message", st.Error)
 	}
 	t.Logf("without WebGPU the page says: %s", st.Error)
+
+	// The app says what is missing and what to do, before loading anything.
+	tab, cancel := chromedp.NewContext(noGPU.ctx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(tab, time.Minute)
+	defer cancelTimeout()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(noGPU.url+"/index.html")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(window.webpeftApp && window.webpeftApp.unsupported) || ""`))
+		if err == nil && msg != "" {
+			// navigator.gpu missing, or present without an adapter (as here).
+			missing := strings.Contains(msg, "WebGPU is not available") || strings.Contains(msg, "no GPU adapter is available")
+			if !missing || !strings.Contains(msg, "try another browser") {
+				t.Fatalf("without WebGPU the app says %q; want what is missing and what to do", msg)
+			}
+			t.Logf("without WebGPU the app says: %s", msg)
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("without WebGPU the app said nothing within a minute (%v)", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // TestBrowserOpTests runs every ops parity case and the whole-model cases
 // (model.Cases) through the real wasm in Chromium and asserts they all pass.
 // WEBPEFT_BROWSER_RUN=REGEXP runs only the cases whose name matches
-// (index.html?run=REGEXP).
+// (tests.html?run=REGEXP).
 func TestBrowserOpTests(t *testing.T) {
-	page := "index.html"
+	page := "tests.html"
 	if run := os.Getenv("WEBPEFT_BROWSER_RUN"); run != "" {
 		page += "?run=" + url.QueryEscape(run)
 	}
@@ -370,4 +422,84 @@ func checkCurve(t *testing.T, method, note string) {
 	if !(worst <= 1e-3) {
 		t.Errorf("curve/%s: the browser's losses differ from the native run's by up to %g (> 1e-3)", method, worst)
 	}
+}
+
+// requestLog records the requests the browser sends to its proxy.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []loggedRequest
+	// The site is also served at a second origin, 127.0.0.2 on the same
+	// port (tests that leave state behind, such as a service worker, use
+	// it); offline cuts that origin's network: its connections are closed
+	// unanswered.
+	offline atomic.Bool
+}
+
+// altOrigin is the second origin of the site at siteURL.
+func altOrigin(siteURL string) string {
+	return strings.Replace(siteURL, "127.0.0.1", "127.0.0.2", 1)
+}
+
+type loggedRequest struct {
+	At     time.Time
+	Method string
+	URL    string // absolute
+	Host   string
+	// Content: the request carries Sec-Fetch-Mode, which browsers send
+	// with every request of web content (pages, workers) and not with
+	// Chromium's own background requests.
+	Content bool
+}
+
+// proxy logs each request and serves the site's own (same host as the
+// server); a request for any other origin, or a CONNECT tunnel, is
+// refused.
+func (l *requestLog) proxy(site http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if r.URL.Host != "" {
+			host = r.URL.Host
+		}
+		u := r.URL.String()
+		if r.URL.Host == "" {
+			u = "http://" + host + r.URL.RequestURI()
+		}
+		l.mu.Lock()
+		l.reqs = append(l.reqs, loggedRequest{At: time.Now(), Method: r.Method, URL: u, Host: host,
+			Content: r.Header.Get("Sec-Fetch-Mode") != ""})
+		l.mu.Unlock()
+		self := r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()
+		if r.Method != http.MethodConnect && host == strings.Replace(self, "127.0.0.1", "127.0.0.2", 1) {
+			if l.offline.Load() {
+				if hj, ok := w.(http.Hijacker); ok {
+					if conn, _, err := hj.Hijack(); err == nil {
+						conn.Close()
+						return
+					}
+				}
+				http.Error(w, "offline", http.StatusBadGateway)
+				return
+			}
+			site.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodConnect || host != self {
+			http.Error(w, "webpeft tests: no request may leave the site's origin", http.StatusForbidden)
+			return
+		}
+		site.ServeHTTP(w, r)
+	})
+}
+
+// since returns the requests logged at or after t.
+func (l *requestLog) since(t time.Time) []loggedRequest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []loggedRequest
+	for _, r := range l.reqs {
+		if !r.At.Before(t) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

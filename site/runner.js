@@ -1,7 +1,7 @@
 // runner.js drives worker.js from a page and renders its events into a
 // table. It also keeps window.webpeftRun up to date, which the headless
 // browser tests read: current names the case running now, lastEventAt
-// (Date.now()) tells a stalled run from a slow one. index.html?run=REGEXP
+// (Date.now()) tells a stalled run from a slow one. tests.html?run=REGEXP
 // runs only the cases whose name matches.
 export function run(cmd, table, status) {
   const state = {

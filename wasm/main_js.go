@@ -12,7 +12,12 @@
 //	webpeft.runBenches(onEvent) -> Promise        every ops.Benches() measurement,
 //	                                              then the forward pass (model.BenchForward)
 //
-// onEvent receives plain objects: {type:"device", ...}, {type:"start", name}
+// and the web app's engine (app_js.go, used by site/worker.js and
+// site/webpeft.js): loadModel, dataStats, train, generate, exportAdapter,
+// loadAdapter, info, pause, resume, stop. Their options, results and
+// events are JSON strings; adapter files are Uint8Arrays.
+//
+// The test and benchmark runners' onEvent receives plain objects: {type:"device", ...}, {type:"start", name}
 // (a case begins: a stalled run names the case it stalled in), {type:"case",
 // name, ok, error, ms, note}, {type:"bench", name, gflops},
 // {type:"forward", name, prefill, prefill_gflops, decode, decode_gflops}, {type:"done", ...}.
@@ -51,6 +56,14 @@ func main() {
 		"runBenches": runBenches,
 	} {
 		f, err := safejs.FuncOf(handler(run))
+		if err != nil {
+			fmt.Println("webpeft:", err)
+			return
+		}
+		api.Set(name, f.Value())
+	}
+	for name, fn := range engine.jsAPI() {
+		f, err := safejs.FuncOf(fn)
 		if err != nil {
 			fmt.Println("webpeft:", err)
 			return

@@ -1,0 +1,493 @@
+// app.js is the web app's main-thread code: the UI of index.html on top of
+// webpeft.js (the engine itself runs in a Web Worker). window.webpeftApp
+// mirrors what the page shows, for the headless browser tests.
+import { WebPeft } from "./webpeft.js";
+import uPlot from "./vendor/uplot/uPlot.esm.js";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  ready: false, // the engine runs
+  busy: "", // the operation running now
+  model: null, // info().model
+  adapter: null, // info().adapter
+  stats: null, // dataStats of the current data
+  training: null, // {step, steps, loss, valLoss, tokensPerSecond, eta}
+  paused: false,
+  losses: [], // [{step, loss, valLoss}]
+  chartUpdates: 0,
+  samples: { base: "", adapted: "" },
+  downloads: [], // names of the files offered for download
+  error: "",
+  log: [],
+};
+window.webpeftApp = state;
+
+let wp = null;
+let dataName = ""; // the opened file's name ("" for pasted text)
+
+function showError(err) {
+  const msg = String((err && err.message) || err);
+  state.error = msg;
+  state.log.push(`error: ${msg}`);
+  const box = $("error");
+  box.textContent = msg;
+  box.hidden = false;
+}
+
+function clearError() {
+  state.error = "";
+  $("error").hidden = true;
+}
+
+function setBusy(what) {
+  state.busy = what;
+  const idle = !what;
+  const hasModel = !!state.model;
+  $("load-model").disabled = !idle || !state.ready;
+  $("train").disabled = !idle || !hasModel || !state.stats;
+  $("generate").disabled = !idle || !hasModel;
+  const training = what === "training";
+  $("pause").disabled = !training;
+  $("stop").disabled = !(training || what === "generating");
+  for (const f of ["peft", "gguf", "native"]) $(`download-${f}`).disabled = !idle || !state.adapter;
+  if (state.adapter && !state.adapter.methods.every((m) => m === "lora")) $("download-gguf").disabled = true;
+  if (state.adapter && state.adapter.methods.includes("adapter")) $("download-peft").disabled = true;
+  $("adapter-files").disabled = !idle || !hasModel;
+}
+
+const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+function formatTime(s) {
+  if (s === null || s === undefined || !isFinite(s)) return "–";
+  s = Math.round(s);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+// --- WebGPU support -------------------------------------------------------
+
+// checkSupport explains, before anything loads, what is missing when this
+// browser cannot run the engine.
+async function checkSupport() {
+  const box = $("support");
+  const say = (html) => {
+    box.innerHTML = html;
+    box.hidden = false;
+    box.classList.add("error");
+  };
+  if (!("gpu" in navigator)) {
+    say(`<strong>WebGPU is not available in this browser</strong>, and webpeft needs it to run the model on your GPU.
+      Use a recent Chrome or Edge (WebGPU is on by default on Windows, macOS and ChromeOS), Safari 26, or Firefox 141+;
+      on Linux start Chrome with <code>--enable-unsafe-webgpu</code> or enable it at <code>chrome://flags/#enable-unsafe-webgpu</code>.
+      The page must be served over https or from localhost; otherwise try another browser.`);
+    return false;
+  }
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  } catch (e) {
+    // reported below
+  }
+  if (!adapter) {
+    say(`<strong>WebGPU is present but no GPU adapter is available.</strong> The GPU may be blocklisted or WebGPU
+      disabled: update the graphics driver, check <code>chrome://gpu</code>, or try another browser (a recent Chrome or Edge) or computer.`);
+    return false;
+  }
+  const lim = adapter.limits;
+  const missing = [];
+  if (lim.maxStorageBufferBindingSize < 128 * 2 ** 20) missing.push(`storage buffer bindings of 128 MiB (this GPU offers ${mib(lim.maxStorageBufferBindingSize)})`);
+  if (lim.maxStorageBuffersPerShaderStage < 8) missing.push(`8 storage buffers per shader (this GPU offers ${lim.maxStorageBuffersPerShaderStage})`);
+  if (lim.maxComputeInvocationsPerWorkgroup < 256) missing.push(`256 invocations per workgroup (this GPU offers ${lim.maxComputeInvocationsPerWorkgroup})`);
+  if (missing.length) {
+    say(`<strong>This GPU's WebGPU limits are too small for webpeft.</strong> It needs ${missing.join(", ")}.
+      Try a desktop Chrome or Edge, or another device.`);
+    return false;
+  }
+  if (adapter.info && adapter.isFallbackAdapter) {
+    box.textContent = "WebGPU runs on a software adapter here: everything works, slowly.";
+    box.hidden = false;
+  }
+  return true;
+}
+
+// --- model ------------------------------------------------------------------
+
+function modelSource() {
+  const kind = document.querySelector('input[name="model-source"]:checked').value;
+  if (kind === "file") {
+    const f = $("model-file").files[0];
+    if (!f) throw new Error("Choose a GGUF file first.");
+    return f;
+  }
+  if (kind === "url") {
+    const u = $("model-url").value.trim();
+    if (!u) throw new Error("Enter the model's URL first.");
+    return u;
+  }
+  return "default";
+}
+
+async function loadModel() {
+  clearError();
+  let source;
+  try {
+    source = modelSource();
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  setBusy("loading a model");
+  const bar = $("model-progress");
+  bar.hidden = false;
+  bar.removeAttribute("value");
+  $("model-status").textContent = "Starting…";
+  try {
+    const token = $("model-token").value.trim() || undefined;
+    const info = await wp.loadModel(source, {
+      token,
+      onProgress: (p) => {
+        const what = { connecting: "Connecting", reading: "Reading the file", uploading: "Uploading weights to the GPU" }[p.phase] || p.phase;
+        if (p.total > 0) {
+          bar.max = p.total;
+          bar.value = p.done;
+          $("model-status").textContent = `${what}: ${mib(p.done)} of ${mib(p.total)}`;
+        } else {
+          $("model-status").textContent = `${what}…`;
+        }
+      },
+    });
+    bar.max = 1;
+    bar.value = 1;
+    applyInfo(info);
+    const m = info.model;
+    $("model-status").textContent = `Loaded ${m.standIn ? "the stand-in model (random weights)" : m.name}.`;
+    $("prompt").value ||= "Once upon a time";
+    updateStats();
+  } catch (e) {
+    bar.hidden = true;
+    $("model-status").textContent = "";
+    showError(e);
+  } finally {
+    setBusy("");
+  }
+}
+
+function applyInfo(info) {
+  state.model = info.model;
+  state.adapter = info.adapter;
+  const m = info.model;
+  if (m) {
+    const types = Object.entries(m.types).map(([t, n]) => `${n} ${t}`).join(", ");
+    $("model-info").innerHTML = "";
+    const rows = [
+      ["Model", m.standIn ? `${m.name}` : m.name],
+      ["Architecture", `${m.architecture}: ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads (${m.kvHeads} KV), vocabulary ${m.vocab}`],
+      ["Context", `${m.maxPositions} positions`],
+      ["Weights", `${mib(m.weightBytes)} on the GPU (${types} tensors)`],
+      ["GPU", info.device ? info.device.summary : ""],
+    ];
+    for (const [k, v] of rows) {
+      const div = document.createElement("div");
+      const b = document.createElement("b");
+      b.textContent = `${k}: `;
+      div.append(b, v);
+      $("model-info").append(div);
+    }
+  }
+  const a = info.adapter;
+  $("adapter-info").textContent = a
+    ? `Adapter: ${a.methods.join(" + ")} (${a.name}), ${a.parameters.toLocaleString()} trained parameters${a.steps ? `, ${a.steps} steps` : ""}.`
+    : "No adapter yet.";
+}
+
+// --- data -------------------------------------------------------------------
+
+let statsTimer = 0;
+let statsSeq = 0;
+
+function updateStats() {
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(async () => {
+    const data = $("data-text").value;
+    const mySeq = ++statsSeq;
+    if (!state.model || !data.trim()) {
+      state.stats = null;
+      $("data-stats").textContent = data.trim() ? "Load a model to count tokens." : "";
+      setBusy(state.busy);
+      return;
+    }
+    try {
+      const s = await wp.dataStats({ data, dataName, seq: num("seq"), valSplit: num("val-split"), batch: num("batch"), seed: 1 });
+      if (mySeq !== statsSeq) return;
+      state.stats = s;
+      $("data-stats").textContent = `${s.tokens.toLocaleString()} tokens (${s.targetTokens.toLocaleString()} trained on) in ${s.examples} sequences of up to ${s.seq} tokens: ` +
+        `${s.trainExamples} for training, ${s.valExamples} for validation; ${s.stepsPerEpoch} steps per epoch.` +
+        (s.warnings?.length ? ` Warnings: ${s.warnings.join("; ")}` : "");
+    } catch (e) {
+      if (mySeq !== statsSeq) return;
+      state.stats = null;
+      $("data-stats").textContent = String((e && e.message) || e);
+    }
+    setBusy(state.busy);
+  }, 300);
+}
+
+async function openDataFile() {
+  const f = $("data-file").files[0];
+  if (!f) return;
+  dataName = f.name;
+  $("data-text").value = await f.text();
+  updateStats();
+}
+
+// --- method -------------------------------------------------------------------
+
+const defaultLR = { lora: 1e-3, adapter: 1e-3, prompt: 3e-2, prefix: 1e-2, ia3: 1e-2 };
+let lrTouched = false;
+
+function methodChanged() {
+  const m = $("method").value;
+  for (const el of document.querySelectorAll(".lora")) el.hidden = m !== "lora";
+  for (const el of document.querySelectorAll(".virtual")) el.hidden = m !== "prompt" && m !== "prefix";
+  for (const el of document.querySelectorAll(".adapter")) el.hidden = m !== "adapter";
+  if (!lrTouched) $("lr").value = defaultLR[m];
+}
+
+const num = (id) => Number($(id).value);
+
+function trainOptions() {
+  const method = $("method").value;
+  const o = {
+    data: $("data-text").value, dataName, method, steps: num("steps"), seq: num("seq"), batch: num("batch"),
+    lr: num("lr"), schedule: $("schedule").value, valSplit: num("val-split"), seed: 1,
+  };
+  if (method === "lora") {
+    o.rank = num("rank");
+    o.alpha = num("alpha");
+    o.targets = [...document.querySelectorAll('input[name="target"]:checked')].map((c) => c.value);
+    if (!o.targets.length) throw new Error("Choose at least one LoRA target.");
+  }
+  if (method === "prompt" || method === "prefix") o.virtualTokens = num("virtual-tokens");
+  if (method === "adapter") o.bottleneck = num("bottleneck");
+  return o;
+}
+
+// --- training -----------------------------------------------------------------
+
+let chart = null;
+
+function makeChart() {
+  const el = $("chart");
+  el.innerHTML = "";
+  const width = Math.max(300, el.clientWidth || 600);
+  chart = new uPlot({
+    width, height: 240,
+    scales: { x: { time: false } },
+    axes: [{ label: "step" }, { label: "loss" }],
+    series: [
+      { label: "step" },
+      { label: "train", stroke: "#1565c0", width: 2 },
+      { label: "validation", stroke: "#e65100", width: 2, spanGaps: true, points: { show: true, size: 6 } },
+    ],
+  }, [[], [], []], el);
+}
+
+function updateChart() {
+  const xs = state.losses.map((p) => p.step);
+  const tr = state.losses.map((p) => p.loss);
+  const va = state.losses.map((p) => (p.valLoss === null ? null : p.valLoss));
+  chart.setData([xs, tr, va]);
+  state.chartUpdates++;
+}
+
+function showStep(s) {
+  state.training = s;
+  state.losses.push(s);
+  $("train-progress").max = s.steps;
+  $("train-progress").value = s.step;
+  $("m-step").textContent = `${s.step} / ${s.steps}`;
+  $("m-loss").textContent = s.loss === null ? "–" : s.loss.toFixed(4);
+  if (s.valLoss !== null) $("m-val").textContent = s.valLoss.toFixed(4);
+  $("m-speed").textContent = s.tokensPerSecond ? s.tokensPerSecond.toFixed(1) : "–";
+  $("m-eta").textContent = formatTime(s.eta);
+  updateChart();
+}
+
+async function startTraining() {
+  clearError();
+  let opts;
+  try {
+    opts = trainOptions();
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  state.losses = [];
+  state.training = null;
+  state.paused = false;
+  for (const id of ["m-step", "m-loss", "m-val", "m-speed", "m-eta"]) $(id).textContent = "–";
+  makeChart();
+  setBusy("training");
+  $("pause").textContent = "Pause";
+  $("train-status").textContent = "Preparing the training program (compiling kernels)…";
+  try {
+    const sum = await wp.train(opts, {
+      onStep: showStep,
+      onEvent: (ev) => {
+        if (ev.type === "start") {
+          $("train-progress").max = ev.steps;
+          $("train-progress").value = 0;
+          $("train-status").textContent = `Training ${ev.method} (${ev.parameters.toLocaleString()} parameters) on ${ev.trainExamples} sequences for ${ev.steps} steps…`;
+        } else if (ev.type === "paused") {
+          state.paused = true;
+          state.pausedAt = ev.step;
+          $("train-status").textContent = `Paused after step ${ev.step}.`;
+        } else if (ev.type === "resumed") {
+          state.paused = false;
+          $("train-status").textContent = "Training…";
+        } else if (ev.type === "warning") {
+          state.log.push(`warning: ${ev.message}`);
+        }
+      },
+    });
+    state.summary = sum;
+    $("train-status").textContent = `${sum.stopped ? "Stopped" : "Done"} after ${sum.steps} steps: loss ${sum.loss?.toFixed(4)}` +
+      (sum.valLoss !== null ? `, validation ${sum.valLoss.toFixed(4)}` : "") + `, ${sum.tokensPerSecond?.toFixed(1)} tokens/s.`;
+    applyInfo(await wp.info());
+  } catch (e) {
+    $("train-status").textContent = "Training failed.";
+    showError(e);
+  } finally {
+    state.paused = false;
+    $("pause").textContent = "Pause";
+    setBusy("");
+  }
+}
+
+async function togglePause() {
+  if (state.paused || $("pause").textContent === "Resume") {
+    $("pause").textContent = "Pause";
+    await wp.resume();
+  } else {
+    $("pause").textContent = "Resume";
+    $("train-status").textContent = "Pausing after this step…";
+    await wp.pause();
+  }
+}
+
+// --- samples ------------------------------------------------------------------
+
+async function generate() {
+  clearError();
+  const prompt = $("prompt").value;
+  const opts = { maxTokens: num("max-tokens"), temperature: num("temperature") };
+  setBusy("generating");
+  state.samples = { base: "", adapted: "" };
+  $("sample-base").textContent = "";
+  $("sample-adapted").textContent = state.adapter ? "" : "(no adapter yet: train one or load one)";
+  try {
+    for (const which of state.adapter ? ["base", "adapted"] : ["base"]) {
+      const out = $(`sample-${which}`);
+      out.textContent = prompt;
+      const strong = document.createElement("span");
+      strong.className = "generated";
+      out.append(strong);
+      const text = await wp.generate(prompt, {
+        ...opts, adapter: which === "adapted",
+        onToken: (t) => { strong.textContent += t; },
+      });
+      strong.textContent = text;
+      state.samples[which] = text;
+    }
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy("");
+  }
+}
+
+// --- adapter files ------------------------------------------------------------
+
+async function download(format) {
+  clearError();
+  setBusy("exporting");
+  try {
+    const files = await wp.exportAdapter(format);
+    for (const f of files) {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(f);
+      a.download = f.name;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+      state.downloads.push(`${format}/${f.name}`);
+    }
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy("");
+  }
+}
+
+async function loadAdapter() {
+  const files = [...$("adapter-files").files];
+  if (!files.length) return;
+  clearError();
+  setBusy("loading an adapter");
+  try {
+    applyInfo(await wp.loadAdapter(files));
+  } catch (e) {
+    showError(e);
+  } finally {
+    $("adapter-files").value = "";
+    setBusy("");
+  }
+}
+
+// --- start ------------------------------------------------------------------
+
+// registerOffline installs the service worker (sw.js) that keeps the app
+// shell for offline use; state.offlineReady says when it is cached.
+function registerOffline() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("sw.js").catch((e) => state.log.push(`service worker: ${e}`));
+  navigator.serviceWorker.ready.then(() => { state.offlineReady = true; });
+}
+
+async function main() {
+  registerOffline();
+  $("load-model").onclick = loadModel;
+  $("model-file").onchange = () => { document.querySelector('input[value="file"]').checked = true; };
+  $("model-url").oninput = () => { document.querySelector('input[value="url"]').checked = true; };
+  $("data-text").oninput = () => { dataName = ""; updateStats(); };
+  $("data-file").onchange = openDataFile;
+  for (const id of ["seq", "val-split", "batch"]) $(id).onchange = updateStats;
+  $("method").onchange = methodChanged;
+  $("lr").oninput = () => { lrTouched = true; };
+  $("train").onclick = startTraining;
+  $("pause").onclick = togglePause;
+  $("stop").onclick = () => wp.stop();
+  $("generate").onclick = generate;
+  for (const f of ["peft", "gguf", "native"]) $(`download-${f}`).onclick = () => download(f);
+  $("adapter-files").onchange = loadAdapter;
+  methodChanged();
+  makeChart();
+  setBusy("starting");
+  if (!(await checkSupport())) {
+    state.unsupported = $("support").textContent.replace(/\s+/g, " ").trim();
+    setBusy("unsupported");
+    return;
+  }
+  try {
+    wp = await WebPeft.create();
+    state.ready = true;
+    setBusy("");
+  } catch (e) {
+    showError(e);
+  }
+}
+
+main();

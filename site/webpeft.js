@@ -1,0 +1,236 @@
+// webpeft.js — fine-tune language models in the browser, from JavaScript.
+//
+//   import { WebPeft } from "./webpeft.js";
+//   const wp = await WebPeft.create();
+//   await wp.loadModel("default", { onProgress: (p) => console.log(p.phase, p.done, p.total) });
+//   const sum = await wp.train({ data: "some text…", method: "lora", steps: 100 },
+//                              { onStep: (s) => console.log(s.step, s.loss) });
+//   const text = await wp.generate("Once upon a time", { maxTokens: 40, adapter: true,
+//                                  onToken: (t) => console.log(t) });
+//   const files = await wp.exportAdapter("peft");   // File objects (Blobs with names)
+//
+// The engine (Go compiled to WebAssembly, running WGSL kernels on WebGPU)
+// lives in a dedicated Web Worker (worker.js); this module only talks to
+// it, so the page's main thread never blocks. One worker holds one GPU
+// device, one model and one adapter; calls that use the GPU run one at a
+// time (a second one is refused while the first runs), except pause,
+// resume and stop, which act at once.
+
+const here = new URL(".", import.meta.url);
+
+/** The model "default" loads: until a pre-trained model is embedded, a
+ * small stand-in with random weights and GPT-2's tokenizer. */
+export const DEFAULT_MODEL = new URL("models/standin.gguf", here).href;
+
+/** Adapter export formats. */
+export const FORMATS = ["native", "peft", "gguf"];
+
+export class WebPeftError extends Error {}
+
+/**
+ * resolveModel turns a Hugging Face reference, "hf:OWNER/REPO/FILE.gguf"
+ * (optionally "@REVISION" after the repo), into its download URL; any
+ * other string is returned as it is.
+ */
+export function resolveModel(source) {
+  const m = /^hf:([\w.-]+\/[\w.-]+)(?:@([\w.\/-]+?))?\/(.+\.gguf)$/.exec(source);
+  if (!m) return source;
+  const [, repo, rev = "main", file] = m;
+  return `https://huggingface.co/${repo}/resolve/${encodeURIComponent(rev)}/${file.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+export class WebPeft {
+  /** create starts the engine's worker and resolves when it is ready. */
+  static async create({ workerURL = new URL("worker.js", here) } = {}) {
+    const wp = new WebPeft(new Worker(workerURL));
+    await wp.ready;
+    return wp;
+  }
+
+  constructor(worker) {
+    this.worker = worker;
+    this.nextId = 1;
+    this.calls = new Map();
+    this.fatal = "";
+    this.ready = new Promise((resolve, reject) => {
+      this._ready = { resolve, reject };
+    });
+    worker.onmessage = ({ data: msg }) => this._onMessage(msg);
+    worker.onerror = (e) => this._die(`The engine failed to start: ${e.message || "unknown error"}`);
+  }
+
+  _onMessage(msg) {
+    if (msg.id === undefined) {
+      if (msg.type === "ready") this._ready.resolve();
+      if (msg.type === "fatal") this._die(msg.message);
+      return;
+    }
+    const c = this.calls.get(msg.id);
+    if (!c) return;
+    if (msg.event) {
+      try {
+        c.onEvent?.(msg.event);
+      } catch (err) {
+        console.error("webpeft: an event handler threw:", err);
+      }
+      return;
+    }
+    this.calls.delete(msg.id);
+    if (msg.error !== undefined) c.reject(new WebPeftError(msg.error));
+    else c.resolve(msg.result);
+  }
+
+  _die(message) {
+    this.fatal = message;
+    this._ready.reject(new WebPeftError(message));
+    for (const c of this.calls.values()) c.reject(new WebPeftError(message));
+    this.calls.clear();
+  }
+
+  _call(call, args = {}, onEvent, transfer = []) {
+    if (this.fatal) return Promise.reject(new WebPeftError(this.fatal));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject, onEvent });
+      this.worker.postMessage({ id, call, args }, transfer);
+    });
+  }
+
+  /**
+   * loadModel loads a GGUF model: source is "default", a URL (read with
+   * HTTP Range requests, never downloaded whole into memory), or a
+   * File/Blob (read slice by slice). onProgress receives {phase:
+   * "connecting" | "reading" | "uploading", done, total} (bytes).
+   * options.headers go with URL requests (e.g. {Authorization: "Bearer …"});
+   * options.token is a Hugging Face access token (for gated models).
+   * "hf:OWNER/REPO/FILE.gguf" names a file of a Hugging Face model repo.
+   * Resolves to info().
+   */
+  async loadModel(source, { onProgress, name, headers, token } = {}) {
+    if (source === "default" || source === undefined) source = DEFAULT_MODEL;
+    if (source instanceof URL) source = source.href;
+    if (typeof source === "string") {
+      name ||= source.startsWith("hf:") ? source.slice(3) : undefined;
+      source = new URL(resolveModel(source), location.href).href;
+    } else if (!(source instanceof Blob)) {
+      throw new WebPeftError("loadModel wants \"default\", a URL, or a File/Blob");
+    }
+    if (token) headers = { ...headers, Authorization: `Bearer ${token}` };
+    const onEvent = (ev) => {
+      if (ev.type === "progress") onProgress?.(ev);
+    };
+    return this._call("loadModel", { source, options: { name, headers } }, onEvent);
+  }
+
+  /**
+   * dataStats tokenizes data as train would: {examples, trainExamples,
+   * valExamples, tokens, targetTokens, trainTokens, valTokens, seq,
+   * stepsPerEpoch, warnings}.
+   */
+  dataStats({ data, dataName, seq, valSplit, batch, accum, seed, onBadLine } = {}) {
+    return this._call("dataStats", { data, dataName, seq, valSplit, batch, accum, seed, onBadLine });
+  }
+
+  /**
+   * train trains a new adapter (or, with continue: true, the current one)
+   * on data: plain text, or JSON lines ({"text"}, {"prompt",
+   * "completion"}, {"messages"}) — set dataName to a .jsonl name or start
+   * the data with "{". Options (all optional but data): method ("lora",
+   * "prompt", "prefix", "ia3", "adapter", or several comma-separated),
+   * steps (default one epoch), epochs, seq (128), batch (1), accum (1),
+   * lr (per method), schedule ("cosine", "linear", "constant"), warmup,
+   * weightDecay, maxGradNorm (1), valSplit (0.1), evalEvery (steps/10),
+   * seed, rank (8), alpha (16), targets (["q","v"]), dropout,
+   * virtualTokens (20), promptInit, promptInitText, bottleneck (16),
+   * adapterType, adapterAct. onStep receives {step, steps, loss, valLoss
+   * (null when not measured), lr, tokensPerSecond, elapsed, eta} (seconds)
+   * after every step; onEvent sees every event ("start", "step", "paused",
+   * "resumed", "warning"). Resolves to {steps, loss, valLoss,
+   * tokensPerSecond, stopped}; stop() ends it early, keeping what was
+   * trained.
+   */
+  train(options, { onStep, onEvent } = {}) {
+    if (!options || typeof options.data !== "string") throw new WebPeftError("train wants {data: text, …}");
+    return this._call("train", options, (ev) => {
+      if (ev.type === "step") onStep?.(ev);
+      onEvent?.(ev);
+    });
+  }
+
+  /**
+   * generate continues prompt: maxTokens (64), temperature (0: greedy),
+   * topK, topP, repetitionPenalty, seed, stop (strings), adapter (apply
+   * the current adapter). onToken receives each piece of text as it
+   * comes. Resolves to the whole continuation; stop() ends it early.
+   */
+  generate(prompt, { maxTokens, temperature, topK, topP, repetitionPenalty, seed, stop, adapter = false, onToken } = {}) {
+    return this._call("generate", { prompt, maxTokens, temperature, topK, topP, repetitionPenalty, seed, stop, adapter }, (ev) => {
+      if (ev.type === "token") onToken?.(ev.text);
+    });
+  }
+
+  /**
+   * exportAdapter returns the current adapter's files as File objects:
+   * "peft" (Hugging Face PEFT: adapter_config.json +
+   * adapter_model.safetensors; LoRA, IA3, prompt and prefix tuning),
+   * "gguf" (a llama.cpp LoRA adapter, adapter.gguf; LoRA only) or
+   * "native" (webpeft's own format; every method, bottleneck adapters
+   * included).
+   */
+  async exportAdapter(format = "peft") {
+    if (!FORMATS.includes(format)) throw new WebPeftError(`format ${format}: want one of ${FORMATS.join(", ")}`);
+    const files = await this._call("exportAdapter", { format });
+    const type = (name) => (name.endsWith(".json") ? "application/json" : "application/octet-stream");
+    return files.map((f) => new File([f.data], f.name, { type: type(f.name) }));
+  }
+
+  /**
+   * loadAdapter makes saved adapter files the current adapter: a .gguf
+   * LoRA file, or adapter_config.json with adapter_model.safetensors
+   * (Hugging Face PEFT or webpeft native). files: File objects, or
+   * {name, data} with data an ArrayBuffer/Uint8Array/Blob. Resolves to
+   * info().
+   */
+  async loadAdapter(files) {
+    const list = [];
+    for (const f of files) {
+      const data = f instanceof Blob ? new Uint8Array(await f.arrayBuffer())
+        : f.data instanceof Blob ? new Uint8Array(await f.data.arrayBuffer())
+          : new Uint8Array(f.data);
+      list.push({ name: f.name, data });
+    }
+    return this._call("loadAdapter", { files: list });
+  }
+
+  /** pause holds training after the step in progress; resume continues. */
+  pause() {
+    return this._call("pause");
+  }
+
+  resume() {
+    return this._call("resume");
+  }
+
+  /** stop ends the running training or generation (training keeps its adapter). */
+  stop() {
+    return this._call("stop");
+  }
+
+  /**
+   * info: {model: {name, architecture, vocab, hidden, layers, heads,
+   * kvHeads, context, maxPositions, bytes, weightBytes, types, standIn, …}
+   * | null, device: {adapter, cpu, summary, features, limits} | null,
+   * adapter: {name, methods, parameters, steps, configs} | null, busy}.
+   */
+  info() {
+    return this._call("info");
+  }
+
+  /** terminate ends the worker (and frees the GPU). */
+  terminate() {
+    this.worker.terminate();
+    this._die("the engine was terminated");
+  }
+}
+
+export default WebPeft;
