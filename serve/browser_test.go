@@ -46,6 +46,8 @@ type browserEnv struct {
 var (
 	envOnce sync.Once
 	env     browserEnv
+	// testRoutes serves /test/ and /hub/ on every origin of the site.
+	testRoutes = http.NewServeMux()
 )
 
 // browser returns the shared browser and the site's URL. Without Chromium
@@ -84,7 +86,15 @@ func startBrowser(extra ...chromedp.ExecAllocatorOption) browserEnv {
 	// fetches to any origin — reaches it and is logged; only the site's own
 	// requests are answered.
 	log := &requestLog{}
-	srv := httptest.NewServer(log.proxy(serve.Handler(os.DirFS(dir))))
+	site := serve.Handler(os.DirFS(dir))
+	srv := httptest.NewServer(log.proxy(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Tests' own routes (a model server, a fake Hugging Face Hub).
+		if strings.HasPrefix(r.URL.Path, "/test/") || strings.HasPrefix(r.URL.Path, "/hub/") {
+			testRoutes.ServeHTTP(w, r)
+			return
+		}
+		site.ServeHTTP(w, r)
+	})))
 	profile, err := os.MkdirTemp("", "webpeft-chromium-")
 	if err != nil {
 		return browserEnv{err: err}
@@ -428,16 +438,33 @@ func checkCurve(t *testing.T, method, note string) {
 type requestLog struct {
 	mu   sync.Mutex
 	reqs []loggedRequest
-	// The site is also served at a second origin, 127.0.0.2 on the same
-	// port (tests that leave state behind, such as a service worker, use
-	// it); offline cuts that origin's network: its connections are closed
-	// unanswered.
+	// The site is also served at other origins, 127.0.0.2 to 127.0.0.9 on
+	// the same port (tests that leave state behind, such as a service
+	// worker or stored runs, use them); offline cuts 127.0.0.2's network:
+	// its connections are closed unanswered.
 	offline atomic.Bool
 }
 
 // altOrigin is the second origin of the site at siteURL.
 func altOrigin(siteURL string) string {
 	return strings.Replace(siteURL, "127.0.0.1", "127.0.0.2", 1)
+}
+
+// nthOrigin is the site at 127.0.0.n (n from 2 to 9), an origin of its
+// own: its storage (OPFS, service worker) is apart from the other tests'.
+func nthOrigin(siteURL string, n int) string {
+	return strings.Replace(siteURL, "127.0.0.1", fmt.Sprintf("127.0.0.%d", n), 1)
+}
+
+// otherOrigin reports whether host is one of the site's other origins
+// (127.0.0.2 to 127.0.0.9 on the server's port).
+func otherOrigin(self, host string) bool {
+	for n := 2; n <= 9; n++ {
+		if host == strings.Replace(self, "127.0.0.1", fmt.Sprintf("127.0.0.%d", n), 1) {
+			return true
+		}
+	}
+	return false
 }
 
 type loggedRequest struct {
@@ -469,8 +496,8 @@ func (l *requestLog) proxy(site http.Handler) http.Handler {
 			Content: r.Header.Get("Sec-Fetch-Mode") != ""})
 		l.mu.Unlock()
 		self := r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()
-		if r.Method != http.MethodConnect && host == strings.Replace(self, "127.0.0.1", "127.0.0.2", 1) {
-			if l.offline.Load() {
+		if r.Method != http.MethodConnect && host != self && otherOrigin(self, host) {
+			if host == strings.Replace(self, "127.0.0.1", "127.0.0.2", 1) && l.offline.Load() {
 				if hj, ok := w.(http.Hijacker); ok {
 					if conn, _, err := hj.Hijack(); err == nil {
 						conn.Close()

@@ -1,7 +1,7 @@
 // app.js is the web app's main-thread code: the UI of index.html on top of
 // webpeft.js (the engine itself runs in a Web Worker). window.webpeftApp
 // mirrors what the page shows, for the headless browser tests.
-import { WebPeft } from "./webpeft.js";
+import { WebPeft, hfRepo } from "./webpeft.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +18,12 @@ const state = {
   chartUpdates: 0,
   samples: { base: "", adapted: "" },
   downloads: [], // names of the files offered for download
+  cache: [], // the models stored in this browser (cachedModels)
+  storage: null, // {usage, quota, persisted}
+  run: "", // the id of the checkpointed run training now
+  resume: null, // the unfinished run found at start: {id, step, steps, model}
+  resumedFrom: 0, // the step the current run resumed from (0: a fresh run)
+  checkpoints: [], // the steps checkpointed in this session
   error: "",
   log: [],
 };
@@ -121,6 +127,11 @@ function modelSource() {
     if (!f) throw new Error("Choose a GGUF file first.");
     return f;
   }
+  if (kind === "folder") {
+    const files = $("model-folder").files;
+    if (!files.length) throw new Error("Choose a Hugging Face model folder first.");
+    return files;
+  }
   if (kind === "url") {
     const u = $("model-url").value.trim();
     if (!u) throw new Error("Enter the model's URL first.");
@@ -132,6 +143,7 @@ function modelSource() {
 async function loadModel() {
   clearError();
   let source;
+  let loaded = false;
   try {
     source = modelSource();
   } catch (e) {
@@ -145,10 +157,20 @@ async function loadModel() {
   $("model-status").textContent = "Starting…";
   try {
     const token = $("model-token").value.trim() || undefined;
+    // The token is kept on this device only (this origin's storage).
+    if (token) localStorage.setItem("webpeft.hfToken", token);
+    else localStorage.removeItem("webpeft.hfToken");
+    if (typeof source === "string" && source !== "default" && !state.storage?.persisted) {
+      // Downloads are kept: ask the browser not to evict them.
+      wp.persistStorage().then((p) => { state.persistAsked = true; state.log.push(`persistent storage: ${p}`); }).catch(() => {});
+    }
+    // The token goes to the Hub only (Hub ids and hf: files), never to another server.
+    const hub = typeof source === "string" && (source.startsWith("hf:") || !!hfRepo(source));
     const info = await wp.loadModel(source, {
-      token,
+      token: hub ? token : undefined,
       onProgress: (p) => {
-        const what = { connecting: "Connecting", reading: "Reading the file", uploading: "Uploading weights to the GPU" }[p.phase] || p.phase;
+        const what = { connecting: "Connecting", downloading: `Downloading ${p.file || ""}`, reading: "Reading the file",
+          uploading: "Uploading weights to the GPU" }[p.phase] || p.phase;
         if (p.total > 0) {
           bar.max = p.total;
           bar.value = p.done;
@@ -165,12 +187,68 @@ async function loadModel() {
     $("model-status").textContent = `Loaded ${m.standIn ? "the stand-in model (random weights)" : m.name}.`;
     $("prompt").value ||= "Once upon a time";
     updateStats();
+    loaded = true;
   } catch (e) {
     bar.hidden = true;
     $("model-status").textContent = "";
     showError(e);
   } finally {
     setBusy("");
+    refreshCache();
+  }
+  if (loaded && state.resume && !state.resume.started) resumeRun();
+}
+
+// --- the model cache --------------------------------------------------------
+
+async function refreshCache() {
+  if (!wp) return;
+  try {
+    const [list, storage] = await Promise.all([wp.cachedModels(), wp.storage()]);
+    state.cache = list;
+    state.storage = storage;
+    const quota = storage.quota ? ` of ${mib(storage.quota)}` : "";
+    $("storage-info").textContent = `This site stores ${mib(storage.usage || 0)}${quota} in this browser` +
+      (storage.persisted ? " (persistent: the browser keeps it under storage pressure)." : " (the browser may evict it under storage pressure).");
+    const table = $("cache-list");
+    table.innerHTML = "";
+    if (!list.length) {
+      table.innerHTML = "<tr><td>No downloaded models yet.</td></tr>";
+      return;
+    }
+    for (const m of list) {
+      const tr = document.createElement("tr");
+      tr.dataset.key = m.key;
+      const size = m.files.reduce((n, f) => n + Math.max(f.size, 0), 0);
+      const cells = [m.name || m.source, m.kind === "hf" ? "Hugging Face" : "URL",
+        m.complete ? mib(m.bytes) : `${mib(m.bytes)} of ${size > 0 ? mib(size) : "?"} (partial: load it to continue)`];
+      for (const c of cells) {
+        const td = document.createElement("td");
+        td.textContent = c;
+        tr.append(td);
+      }
+      const td = document.createElement("td");
+      const load = document.createElement("button");
+      load.textContent = m.complete ? "Load" : "Continue";
+      load.className = "cache-load";
+      load.onclick = () => {
+        document.querySelector('input[value="url"]').checked = true;
+        $("model-url").value = m.source;
+        loadModel();
+      };
+      const del = document.createElement("button");
+      del.textContent = "Delete";
+      del.className = "cache-delete";
+      del.onclick = async () => {
+        await wp.deleteCachedModel(m.key);
+        refreshCache();
+      };
+      td.append(load, " ", del);
+      tr.append(td);
+      table.append(tr);
+    }
+  } catch (e) {
+    state.log.push(`model cache: ${e}`);
   }
 }
 
@@ -263,6 +341,7 @@ function trainOptions() {
     data: $("data-text").value, dataName, method, steps: num("steps"), seq: num("seq"), batch: num("batch"),
     lr: num("lr"), schedule: $("schedule").value, valSplit: num("val-split"), seed: 1,
   };
+  if (num("checkpoint-every") > 0) o.checkpointEvery = num("checkpoint-every");
   if (method === "lora") {
     o.rank = num("rank");
     o.alpha = num("alpha");
@@ -272,6 +351,19 @@ function trainOptions() {
   if (method === "prompt" || method === "prefix") o.virtualTokens = num("virtual-tokens");
   if (method === "adapter") o.bottleneck = num("bottleneck");
   return o;
+}
+
+// showOptions puts a stored run's settings back into the form.
+function showOptions(o) {
+  $("data-text").value = o.data || "";
+  dataName = o.dataName || "";
+  $("method").value = o.method || "lora";
+  lrTouched = true;
+  methodChanged();
+  const fields = { steps: "steps", seq: "seq", batch: "batch", lr: "lr", schedule: "schedule", valSplit: "val-split", rank: "rank",
+    alpha: "alpha", virtualTokens: "virtual-tokens", bottleneck: "bottleneck", checkpointEvery: "checkpoint-every" };
+  for (const [k, id] of Object.entries(fields)) if (o[k] !== undefined && o[k] !== null) $(id).value = o[k];
+  if (o.targets) for (const c of document.querySelectorAll('input[name="target"]')) c.checked = o.targets.includes(c.value);
 }
 
 // --- training -----------------------------------------------------------------
@@ -324,22 +416,54 @@ async function startTraining() {
     showError(e);
     return;
   }
+  // Finished runs' checkpoints are of no more use (the adapter is here).
+  try {
+    for (const r of await wp.runs()) if (r.status !== "running") await wp.deleteRun(r.id);
+  } catch (e) {
+    state.log.push(`runs: ${e}`);
+  }
+  await runTraining((handlers) => wp.train(opts, { ...handlers, checkpoint: true }));
+}
+
+// resumeRun continues the unfinished run found at start (state.resume),
+// once its model is loaded.
+async function resumeRun() {
+  const r = state.resume;
+  r.started = true;
+  $("resume-text").textContent = `Resuming the training run interrupted after step ${r.step} of ${r.steps} (its last checkpoint)…`;
+  await runTraining((handlers) => wp.resumeRun(r.id, handlers));
+  state.resume = null;
+  $("resume-banner").hidden = true;
+}
+
+// runTraining runs train (a new run, or a resumed one) with the page's
+// progress handlers.
+async function runTraining(train) {
   state.losses = [];
   state.training = null;
   state.paused = false;
+  state.summary = null;
+  state.resumedFrom = 0;
   for (const id of ["m-step", "m-loss", "m-val", "m-speed", "m-eta"]) $(id).textContent = "–";
   makeChart();
   setBusy("training");
   $("pause").textContent = "Pause";
   $("train-status").textContent = "Preparing the training program (compiling kernels)…";
   try {
-    const sum = await wp.train(opts, {
+    const sum = await train({
       onStep: showStep,
       onEvent: (ev) => {
         if (ev.type === "start") {
           $("train-progress").max = ev.steps;
-          $("train-progress").value = 0;
-          $("train-status").textContent = `Training ${ev.method} (${ev.parameters.toLocaleString()} parameters) on ${ev.trainExamples} sequences for ${ev.steps} steps…`;
+          $("train-progress").value = ev.resumedFrom || 0;
+          state.resumedFrom = ev.resumedFrom || 0;
+          state.startedAt = Date.now();
+          if (ev.history?.length) {
+            state.losses = ev.history.map((p) => ({ ...p, steps: ev.steps, resumed: true }));
+            updateChart();
+          }
+          $("train-status").textContent = `Training ${ev.method} (${ev.parameters.toLocaleString()} parameters) on ${ev.trainExamples} sequences for ${ev.steps} steps` +
+            (ev.resumedFrom ? `, resumed after step ${ev.resumedFrom}` : "") + `; checkpoints every ${ev.checkpointEvery} steps…`;
         } else if (ev.type === "paused") {
           state.paused = true;
           state.pausedAt = ev.step;
@@ -347,12 +471,16 @@ async function startTraining() {
         } else if (ev.type === "resumed") {
           state.paused = false;
           $("train-status").textContent = "Training…";
+        } else if (ev.type === "checkpoint") {
+          state.checkpoints.push(ev.step);
+          state.lastCheckpoint = ev.step;
         } else if (ev.type === "warning") {
           state.log.push(`warning: ${ev.message}`);
         }
       },
     });
     state.summary = sum;
+    state.run = sum.run || "";
     $("train-status").textContent = `${sum.stopped ? "Stopped" : "Done"} after ${sum.steps} steps: loss ${sum.loss?.toFixed(4)}` +
       (sum.valLoss !== null ? `, validation ${sum.valLoss.toFixed(4)}` : "") + `, ${sum.tokensPerSecond?.toFixed(1)} tokens/s.`;
     applyInfo(await wp.info());
@@ -462,6 +590,9 @@ async function main() {
   $("load-model").onclick = loadModel;
   $("model-file").onchange = () => { document.querySelector('input[value="file"]').checked = true; };
   $("model-url").oninput = () => { document.querySelector('input[value="url"]').checked = true; };
+  $("model-folder").onchange = () => { document.querySelector('input[value="folder"]').checked = true; };
+  $("model-token").value = localStorage.getItem("webpeft.hfToken") || "";
+  $("resume-discard").onclick = discardRun;
   $("data-text").oninput = () => { dataName = ""; updateStats(); };
   $("data-file").onchange = openDataFile;
   for (const id of ["seq", "val-split", "batch"]) $(id).onchange = updateStats;
@@ -482,12 +613,59 @@ async function main() {
     return;
   }
   try {
-    wp = await WebPeft.create();
+    // A hub other than huggingface.co (a mirror; the tests' server).
+    wp = await WebPeft.create({ hubBase: localStorage.getItem("webpeft.hubBase") || undefined });
     state.ready = true;
     setBusy("");
   } catch (e) {
     showError(e);
+    return;
   }
+  refreshCache();
+  await findUnfinishedRun();
+}
+
+// findUnfinishedRun resumes a training run that a reload or a closed tab
+// interrupted: its settings and data come back into the form, its model
+// loads (the default, or a URL or Hugging Face model from the cache), and
+// training continues from its last checkpoint. A model from a file must
+// be chosen again.
+async function findUnfinishedRun() {
+  let r;
+  try {
+    r = (await wp.runs()).find((x) => x.status === "running");
+  } catch (e) {
+    state.log.push(`runs: ${e}`);
+    return;
+  }
+  if (!r) return;
+  const full = await wp.run(r.id);
+  state.resume = { id: r.id, step: r.step || 0, steps: r.steps || full.options.steps, model: r.model };
+  showOptions(full.options);
+  $("resume-banner").hidden = false;
+  const m = r.model || {};
+  if (m.source) {
+    $("resume-text").textContent = `An unfinished training run (checkpoint after step ${r.step || 0} of ${state.resume.steps}) was found: loading its model to resume it…`;
+    if (m.source === "default") {
+      document.querySelector('input[value="default"]').checked = true;
+    } else {
+      document.querySelector('input[value="url"]').checked = true;
+      $("model-url").value = m.source;
+    }
+    loadModel();
+  } else {
+    $("resume-text").textContent = `An unfinished training run (checkpoint after step ${r.step || 0} of ${state.resume.steps}) was found. ` +
+      `Its model came from ${m.file ? `the file ${m.file}` : `the folder ${m.folder || "?"}`}: choose it again and click Load model to resume.`;
+  }
+}
+
+async function discardRun() {
+  const r = state.resume;
+  if (!r) return;
+  state.resume = null;
+  $("resume-banner").hidden = true;
+  if (r.started && state.busy === "training") await wp.stop();
+  await wp.deleteRun(r.id);
 }
 
 main();

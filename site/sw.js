@@ -4,12 +4,20 @@
 // first (so an updated site is seen at once) and fall back to the cache;
 // Range requests (the engine streams models with them) are answered from a
 // cached whole file, sliced.
-const CACHE = "webpeft-shell-v1";
+const CACHE = "webpeft-shell-v2";
 const SHELL = [
   "./", "app.js", "app.css", "webpeft.js", "worker.js", "wasm_exec.js", "main.wasm",
   "vendor/uplot/uPlot.esm.js", "vendor/uplot/uPlot.min.css", "models/standin.gguf",
-  "manifest.webmanifest", "icon.svg", "api.html",
+  "manifest.webmanifest", "icon.svg", "api.html", "store.js",
 ];
+// Only the shell and the site's own files are kept here: models the user
+// downloads go to the model cache in OPFS (store.js), never twice.
+const KEEP = new Set(SHELL.map((p) => new URL(p, self.registration.scope).href));
+KEEP.add(new URL("index.html", self.registration.scope).href);
+const keep = (url) => {
+  const u = url.split(/[?#]/)[0];
+  return KEEP.has(u) || /\/(data|vendor)\//.test(u.slice(self.registration.scope.length - 1));
+};
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -31,7 +39,7 @@ self.addEventListener("fetch", (event) => {
 async function networkFirst(req) {
   try {
     const resp = await fetch(req);
-    if (resp.status === 200 && !req.headers.has("range")) {
+    if (resp.status === 200 && !req.headers.has("range") && keep(req.url)) {
       const copy = resp.clone();
       caches.open(CACHE).then((c) => c.put(req, copy)).catch(() => {});
     }

@@ -27,22 +27,50 @@ export const FORMATS = ["native", "peft", "gguf"];
 
 export class WebPeftError extends Error {}
 
+/** The Hugging Face Hub; WebPeft.create({hubBase}) or loadModel's
+ * hubBase option point elsewhere (a mirror, or a test server). */
+export const HUB = "https://huggingface.co";
+
 /**
  * resolveModel turns a Hugging Face reference, "hf:OWNER/REPO/FILE.gguf"
  * (optionally "@REVISION" after the repo), into its download URL; any
  * other string is returned as it is.
  */
-export function resolveModel(source) {
+export function resolveModel(source, hubBase = HUB) {
   const m = /^hf:([\w.-]+\/[\w.-]+)(?:@([\w.\/-]+?))?\/(.+\.gguf)$/.exec(source);
   if (!m) return source;
   const [, repo, rev = "main", file] = m;
-  return `https://huggingface.co/${repo}/resolve/${encodeURIComponent(rev)}/${file.split("/").map(encodeURIComponent).join("/")}`;
+  return `${hubBase.replace(/\/$/, "")}/${repo}/resolve/${encodeURIComponent(rev)}/${file.split("/").map(encodeURIComponent).join("/")}`;
 }
+
+/**
+ * hfRepo reads a Hugging Face model id: "OWNER/NAME" or "hf:OWNER/NAME",
+ * optionally "@REVISION" after it. Returns {repo, revision} or null.
+ */
+export function hfRepo(source) {
+  const m = /^(?:hf:)?([\w][\w.-]*\/[\w.-]+)(?:@([\w.\/-]+))?$/.exec(String(source).trim());
+  if (!m || m[1].endsWith(".gguf")) return null;
+  return { repo: m[1], revision: m[2] || "main" };
+}
+
+// folderFiles turns the files of a picked folder (input webkitdirectory:
+// names under webkitRelativePath "FOLDER/…") into [{name, data}] with
+// names relative to the folder.
+function folderFiles(list) {
+  return [...list].map((f) => {
+    if (!(f instanceof Blob) && f.data) return { name: f.name, data: f.data };
+    const rel = f.webkitRelativePath || f.name;
+    return { name: rel.includes("/") ? rel.slice(rel.indexOf("/") + 1) : rel, data: f };
+  });
+}
+
+const newRunId = () => `run-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${Math.random().toString(36).slice(2, 8)}`;
 
 export class WebPeft {
   /** create starts the engine's worker and resolves when it is ready. */
-  static async create({ workerURL = new URL("worker.js", here) } = {}) {
+  static async create({ workerURL = new URL("worker.js", here), hubBase = HUB } = {}) {
     const wp = new WebPeft(new Worker(workerURL));
+    wp.hubBase = hubBase;
     await wp.ready;
     return wp;
   }
@@ -52,6 +80,8 @@ export class WebPeft {
     this.nextId = 1;
     this.calls = new Map();
     this.fatal = "";
+    this.hubBase = HUB;
+    this.model = null; // how to load the current model again (for run records)
     this.ready = new Promise((resolve, reject) => {
       this._ready = { resolve, reject };
     });
@@ -97,29 +127,91 @@ export class WebPeft {
   }
 
   /**
-   * loadModel loads a GGUF model: source is "default", a URL (read with
-   * HTTP Range requests, never downloaded whole into memory), or a
-   * File/Blob (read slice by slice). onProgress receives {phase:
-   * "connecting" | "reading" | "uploading", done, total} (bytes).
-   * options.headers go with URL requests (e.g. {Authorization: "Bearer …"});
-   * options.token is a Hugging Face access token (for gated models).
-   * "hf:OWNER/REPO/FILE.gguf" names a file of a Hugging Face model repo.
-   * Resolves to info().
+   * loadModel loads a model. source is:
+   *  - "default": the app's default model (kept by the service worker);
+   *  - a URL of a GGUF file: downloaded into the model cache (the browser's
+   *    Origin Private File System) and read from there; an interrupted
+   *    download continues where it stopped (HTTP Range), the size is
+   *    checked against Content-Length / Content-Range, and a cached model
+   *    loads without the network. {cache: false} streams it with Range
+   *    requests instead, storing nothing;
+   *  - "hf:OWNER/REPO/FILE.gguf": a GGUF file of a Hugging Face repository;
+   *  - "OWNER/NAME" or "hf:OWNER/NAME" (optionally "@REVISION"): a Hugging
+   *    Face model repository: config.json, tokenizer.json,
+   *    tokenizer_config.json and model.safetensors (or the shards of
+   *    model.safetensors.index.json), cached likewise;
+   *  - a File/Blob (a GGUF file, read slice by slice);
+   *  - a list of Files (a Hugging Face model folder the user picked with
+   *    <input type=file webkitdirectory>) or of {name, data: Blob}.
+   * onProgress receives {phase: "connecting" | "downloading" | "reading" |
+   * "uploading", done, total, file} (bytes). options.headers go with URL
+   * requests; options.token is a Hugging Face access token (sent as
+   * Authorization: Bearer, to the Hub only for Hub sources); hubBase
+   * replaces https://huggingface.co. Resolves to info().
    */
-  async loadModel(source, { onProgress, name, headers, token } = {}) {
-    if (source === "default" || source === undefined) source = DEFAULT_MODEL;
+  async loadModel(source, { onProgress, name, headers, token, cache = true, hubBase = this.hubBase } = {}) {
+    let hf = null;
+    let record = null; // how a run record names this model
+    if (source === "default" || source === undefined) {
+      record = { source: "default" };
+      source = DEFAULT_MODEL;
+      cache = false;
+    }
     if (source instanceof URL) source = source.href;
     if (typeof source === "string") {
-      name ||= source.startsWith("hf:") ? source.slice(3) : undefined;
-      source = new URL(resolveModel(source), location.href).href;
-    } else if (!(source instanceof Blob)) {
-      throw new WebPeftError("loadModel wants \"default\", a URL, or a File/Blob");
+      record ||= { source, name };
+      const repo = /^[a-z][\w+.-]*:\/\//i.test(source) ? null : hfRepo(source);
+      if (repo) {
+        hf = { ...repo, hubBase };
+        name ||= repo.repo;
+      } else {
+        name ||= source.startsWith("hf:") ? source.slice(3) : undefined;
+        source = new URL(resolveModel(source, hubBase), location.href).href;
+      }
+    } else if (source instanceof Blob) {
+      record = { file: source.name || "a file", name };
+    } else if (source && typeof source.length === "number") {
+      source = folderFiles(source);
+      if (!source.length) throw new WebPeftError("the model folder is empty");
+      const first = source[0];
+      name ||= (first.data && first.data.webkitRelativePath || "").split("/")[0] || "model folder";
+      record = { folder: name, name };
+    } else {
+      throw new WebPeftError("loadModel wants \"default\", a URL, a Hugging Face id, a File/Blob or a model folder's files");
     }
     if (token) headers = { ...headers, Authorization: `Bearer ${token}` };
     const onEvent = (ev) => {
       if (ev.type === "progress") onProgress?.(ev);
     };
-    return this._call("loadModel", { source, options: { name, headers } }, onEvent);
+    const info = await this._call("loadModel", { source: hf ? null : source, hf, options: { name, headers, cache } }, onEvent);
+    this.model = record;
+    return info;
+  }
+
+  /** cachedModels lists the models in the cache: [{key, kind ("url" or
+   * "hf"), source, name, bytes (stored), files: [{name, size, complete}],
+   * complete, lastUsed}]. */
+  cachedModels() {
+    return this._call("cachedModels");
+  }
+
+  /** deleteCachedModel removes a cached model (by its key). */
+  deleteCachedModel(key) {
+    return this._call("deleteCachedModel", { key });
+  }
+
+  /** storage: {usage, quota, persisted} of this origin's storage. */
+  async storage() {
+    const s = navigator.storage;
+    const est = s?.estimate ? await s.estimate() : {};
+    return { usage: est.usage ?? null, quota: est.quota ?? null, persisted: s?.persisted ? await s.persisted() : false };
+  }
+
+  /** persistStorage asks the browser to keep this origin's storage (the
+   * model cache, checkpoints) under storage pressure; resolves to whether
+   * it will. */
+  async persistStorage() {
+    return navigator.storage?.persist ? navigator.storage.persist() : false;
   }
 
   /**
@@ -142,19 +234,60 @@ export class WebPeft {
    * weightDecay, maxGradNorm (1), valSplit (0.1), evalEvery (steps/10),
    * seed, rank (8), alpha (16), targets (["q","v"]), dropout,
    * virtualTokens (20), promptInit, promptInitText, bottleneck (16),
-   * adapterType, adapterAct. onStep receives {step, steps, loss, valLoss
+   * adapterType, adapterAct, checkpointEvery (steps/10). With
+   * checkpoint: true (or {id, every}) the run is kept in the browser's
+   * Origin Private File System (options, data, model, and a checkpoint
+   * every checkpointEvery steps and at a pause), so that resumeRun
+   * continues it after a reload or a closed tab. onStep receives {step, steps, loss, valLoss
    * (null when not measured), lr, tokensPerSecond, elapsed, eta} (seconds)
    * after every step; onEvent sees every event ("start", "step", "paused",
-   * "resumed", "warning"). Resolves to {steps, loss, valLoss,
-   * tokensPerSecond, stopped}; stop() ends it early, keeping what was
-   * trained.
+   * "resumed", "warning", "checkpoint"). Resolves to {steps, loss,
+   * valLoss, tokensPerSecond, stopped, run}; stop() ends it early, keeping
+   * what was trained.
    */
-  train(options, { onStep, onEvent } = {}) {
+  train(options, { onStep, onEvent, checkpoint } = {}) {
     if (!options || typeof options.data !== "string") throw new WebPeftError("train wants {data: text, …}");
-    return this._call("train", options, (ev) => {
+    const args = { ...options };
+    if (checkpoint) {
+      const c = checkpoint === true ? {} : checkpoint;
+      if (c.every) args.checkpointEvery = c.every;
+      args.checkpoint = { id: c.id || newRunId(), model: this.model };
+    }
+    return this._call("train", args, (ev) => {
       if (ev.type === "step") onStep?.(ev);
       onEvent?.(ev);
     });
+  }
+
+  /**
+   * resumeRun continues a checkpointed run (see runs()) from its last
+   * checkpoint: the same model must be loaded. onEvent's "start" event
+   * carries resumedFrom (the checkpoint's step) and history (the steps
+   * before it: {step, loss, valLoss}). Resolves as train does.
+   */
+  resumeRun(id, { onStep, onEvent } = {}) {
+    return this._call("resumeRun", { id }, (ev) => {
+      if (ev.type === "step") onStep?.(ev);
+      onEvent?.(ev);
+    });
+  }
+
+  /** runs lists the training runs stored in this browser, newest first:
+   * [{id, status ("running": unfinished, "stopped", "done", "failed"),
+   * step (of the last checkpoint), steps, model, options (without the
+   * data), created}]. */
+  runs() {
+    return this._call("runs");
+  }
+
+  /** run returns one run's record, its options and data included. */
+  run(id) {
+    return this._call("run", { id });
+  }
+
+  /** deleteRun removes a run and its checkpoint. */
+  deleteRun(id) {
+    return this._call("deleteRun", { id });
   }
 
   /**

@@ -6,13 +6,16 @@
 //     "start" | "case" | "bench" | "done" | "error", ...});
 //   - the app's API (webpeft.js) posts {id, call, args} and receives
 //     {id, event} for each progress event, then {id, result} or
-//     {id, error}. Calls: loadModel, dataStats, train, generate,
+//     {id, error}. Calls: loadModel, dataStats, train, resumeRun, runs,
+//     run, deleteRun, cachedModels, deleteCachedModel, generate,
 //     exportAdapter, loadAdapter, info, pause, resume, stop. pause,
-//     resume and stop act at once, even while another call runs.
+//     resume and stop act at once, even while another call runs. The
+//     storage calls (OPFS: training runs and the model cache) are in
+//     store.js.
 //
 // The worker posts {type: "ready"} (no id) once the engine is running, or
 // {type: "fatal", message} when it fails to start or dies.
-importScripts("wasm_exec.js");
+importScripts("wasm_exec.js", "store.js");
 
 // The engine's last output lines. wasm_exec.js prints Go's stdout and stderr
 // (a panic's message and stack included) through console.log, which only the
@@ -62,15 +65,70 @@ engine.then(
 
 const parse = (s) => (typeof s === "string" ? JSON.parse(s) : s);
 
+// loadModel loads a model: a URL is downloaded into the model cache
+// first (OPFS, resumable) unless options.cache is false, a Hugging Face
+// repository's files likewise (args.hf: {repo, revision, hubBase}); a
+// Blob, or a list of {name, data: Blob} (a model folder), is read as it is.
+async function loadModel(webpeft, args, emit) {
+  const o = { ...(args.options || {}) };
+  let source = args.source;
+  const onProgress = ({ file, done, total }) => emit({ type: "progress", phase: "downloading", file, done, total });
+  if (args.hf) {
+    emit({ type: "progress", phase: "connecting", done: 0, total: 0 });
+    source = await webpeftStore.models.hf(args.hf.repo, { ...args.hf, headers: o.headers, onProgress });
+    o.name ||= args.hf.repo;
+  } else if (typeof source === "string" && o.cache) {
+    emit({ type: "progress", phase: "connecting", done: 0, total: 0 });
+    source = await webpeftStore.models.url(source, { headers: o.headers, name: o.name, onProgress });
+  }
+  return parse(await webpeft.loadModel(source, JSON.stringify({ name: o.name, headers: o.headers }), emit));
+}
+
+// train runs a training run; with a checkpoint it is recorded in OPFS
+// (run.json: options, data and model) and checkpointed every few steps
+// (checkpoint.bin), so that resumeRun continues it after a reload.
+async function trainRun(webpeft, id, options, emit, checkpoint) {
+  const save = (bytes, step) => webpeftStore.runs.saveCheckpoint(id, bytes, step);
+  try {
+    const sum = parse(await webpeft.train(JSON.stringify(options), emit, save, checkpoint || undefined));
+    await webpeftStore.runs.update(id, { status: sum.stopped ? "stopped" : "done", finished: Date.now(), summary: sum });
+    return { ...sum, run: id };
+  } catch (err) {
+    await webpeftStore.runs.update(id, { status: "failed", error: String((err && err.message) || err) }).catch(() => {});
+    throw err;
+  }
+}
+
 // call runs one API call on the engine.
 async function call(webpeft, name, args, emit) {
   switch (name) {
     case "loadModel":
-      return parse(await webpeft.loadModel(args.source, JSON.stringify(args.options || {}), emit));
+      return loadModel(webpeft, args, emit);
     case "dataStats":
       return parse(await webpeft.dataStats(JSON.stringify(args)));
-    case "train":
-      return parse(await webpeft.train(JSON.stringify(args), emit));
+    case "train": {
+      const { checkpoint, ...options } = args;
+      if (!checkpoint) return parse(await webpeft.train(JSON.stringify(options), emit));
+      await webpeftStore.runs.create({ id: checkpoint.id, status: "running", created: Date.now(), model: checkpoint.model || null,
+        options, steps: options.steps || null, step: 0 });
+      return trainRun(webpeft, checkpoint.id, options, emit, null);
+    }
+    case "resumeRun": {
+      const { run, checkpoint } = await webpeftStore.runs.get(args.id);
+      if (!run || !run.options) throw new Error(`no training run ${args.id} is stored in this browser`);
+      await webpeftStore.runs.update(args.id, { status: "running", resumed: (run.resumed || 0) + 1 });
+      return trainRun(webpeft, args.id, run.options, emit, checkpoint);
+    }
+    case "runs":
+      return webpeftStore.runs.list();
+    case "run":
+      return (await webpeftStore.runs.get(args.id)).run;
+    case "deleteRun":
+      return webpeftStore.runs.remove(args.id);
+    case "cachedModels":
+      return webpeftStore.models.list();
+    case "deleteCachedModel":
+      return webpeftStore.models.remove(args.key);
     case "generate":
       return await webpeft.generate(JSON.stringify(args), emit);
     case "exportAdapter":

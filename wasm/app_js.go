@@ -63,10 +63,15 @@ func (a *app) jsAPI() map[string]func(this safejs.Value, args []safejs.Value) an
 				return a.run("loading a model", func() (any, error) { return a.loadModel(src, opt, emit) })
 			})
 		},
-		// train(optionsJSON, onEvent) -> Promise<summaryJSON>
+		// train(optionsJSON, onEvent, save, checkpoint) -> Promise<summaryJSON>
+		// save(Uint8Array, step) -> Promise, when given, keeps a checkpoint
+		// every checkpointEvery steps (and when paused); checkpoint, a
+		// Uint8Array that save received, resumes that run.
 		"train": func(_ safejs.Value, args []safejs.Value) any {
-			opt, emit := jsonArg(args, 0), emitter(arg(args, 1))
-			return promiseOf(func() (any, error) { return a.run("training", func() (any, error) { return a.train(opt, emit) }) })
+			opt, emit, save, resume := jsonArg(args, 0), emitter(arg(args, 1)), arg(args, 2), arg(args, 3)
+			return promiseOf(func() (any, error) {
+				return a.run("training", func() (any, error) { return a.train(opt, emit, save, resume) })
+			})
 		},
 		// dataStats(optionsJSON) -> Promise<statsJSON>: what train would make of the data
 		"dataStats": func(_ safejs.Value, args []safejs.Value) any {
@@ -313,6 +318,23 @@ func (a *app) loadModel(src safejs.Value, raw []byte, emit func(map[string]any))
 	}
 	emit(map[string]any{"type": "device", "adapter": d.Info.Name, "cpu": d.Info.IsCPU(), "summary": d.String()})
 	a.freeModel()
+	if isArray(src) {
+		// A Hugging Face folder: config.json, tokenizer files, safetensors.
+		fsys, err := newBlobFS(src)
+		if err != nil {
+			return nil, err
+		}
+		name := opt.Name
+		if name == "" {
+			name = "model folder"
+		}
+		emit(map[string]any{"type": "progress", "phase": "reading", "done": 0, "total": 0})
+		m, err := model.OpenHF(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w (a Hugging Face model folder holds config.json, tokenizer.json and model.safetensors or its shards; it has %v)", name, err, fsys.names())
+		}
+		return a.finishLoad(d, m, name, emit)
+	}
 	var r interface {
 		ReadAt([]byte, int64) (int, error)
 	}
@@ -350,11 +372,18 @@ func (a *app) loadModel(src safejs.Value, raw []byte, emit func(map[string]any))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (webpeft reads GGUF model files)", name, err)
 	}
+	return a.finishLoad(d, m, name, emit)
+}
+
+// finishLoad checks m's tokenizer and uploads its weights.
+func (a *app) finishLoad(d *gpu.Device, m *model.Model, name string, emit func(map[string]any)) (any, error) {
 	if m.Vocab == nil {
+		m.Close()
 		return nil, fmt.Errorf("%s has no tokenizer, so webpeft cannot read or write text with it", name)
 	}
 	tok, err := tokenizer.New(*m.Vocab)
 	if err != nil {
+		m.Close()
 		return nil, err
 	}
 	last := time.Time{}
@@ -456,6 +485,20 @@ type trainOptions struct {
 	AdapterAct    string   `json:"adapterAct"`
 	// Continue trains the current adapter further instead of a new one.
 	Continue bool `json:"continue"`
+	// CheckpointEvery: steps between checkpoints handed to save (0:
+	// steps/10, at least 1).
+	CheckpointEvery int `json:"checkpointEvery"`
+}
+
+// historyKey names the loss history in a checkpoint's metadata, so that a
+// resumed run's chart shows the steps before the checkpoint.
+const historyKey = "webpeft.app.history"
+
+// point is one step of the loss history.
+type point struct {
+	Step    int `json:"step"`
+	Loss    any `json:"loss"`
+	ValLoss any `json:"valLoss"`
 }
 
 func (o *trainOptions) defaults(maxPos int) {
@@ -572,7 +615,7 @@ func finite(x float64) any {
 	return x
 }
 
-func (a *app) train(raw []byte, emit func(map[string]any)) (any, error) {
+func (a *app) train(raw []byte, emit func(map[string]any), save, resume safejs.Value) (any, error) {
 	if err := a.needModel(); err != nil {
 		return nil, err
 	}
@@ -582,11 +625,39 @@ func (a *app) train(raw []byte, emit func(map[string]any)) (any, error) {
 		return nil, fmt.Errorf("train options: %w", err)
 	}
 	o.defaults(a.g.MaxPositions())
+	// A checkpoint to resume from: parameters, AdamW moments, step, data
+	// position, and the loss history so far.
+	var st *train.State
+	var history []point
+	if resume.Type() == safejs.TypeObject {
+		b, err := bytesOf(resume)
+		if err != nil {
+			return nil, fmt.Errorf("the checkpoint: %w", err)
+		}
+		var extra map[string]string
+		if st, extra, err = train.DecodeState(b); err != nil {
+			return nil, err
+		}
+		if h := extra[historyKey]; h != "" {
+			if err := json.Unmarshal([]byte(h), &history); err != nil {
+				return nil, fmt.Errorf("the checkpoint's loss history: %w", err)
+			}
+		}
+		if len(history) > st.Step {
+			history = history[:st.Step]
+		}
+		if got, want := st.Set.Dims, model.PEFTDims(a.m.Spec); got != want {
+			return nil, fmt.Errorf("the checkpoint was trained on another model (dimensions %+v, this model %+v)", got, want)
+		}
+	}
 	var set *peft.Set
 	var params []float32
-	if o.Continue && a.set != nil {
+	switch {
+	case st != nil:
+		set, params = st.Set, st.Params
+	case o.Continue && a.set != nil:
 		set, params = a.set, append([]float32(nil), a.params...)
-	} else {
+	default:
 		var err error
 		if set, err = peft.NewSet(model.PEFTDims(a.m.Spec), o.configs()...); err != nil {
 			return nil, err
@@ -616,8 +687,20 @@ func (a *app) train(raw []byte, emit func(map[string]any)) (any, error) {
 	if evalEvery <= 0 {
 		evalEvery = max(1, steps/10)
 	}
+	every := o.CheckpointEvery
+	if every <= 0 {
+		every = max(1, steps/10)
+	}
+	from := 0
+	if st != nil {
+		from = st.Step
+	}
+	if history == nil {
+		history = []point{}
+	}
 	emit(map[string]any{"type": "start", "steps": steps, "trainExamples": len(examples), "valExamples": len(val),
-		"seq": o.Seq, "lr": lr, "method": o.Method, "parameters": set.Size})
+		"seq": o.Seq, "lr": lr, "method": o.Method, "parameters": set.Size, "resumedFrom": from, "history": history,
+		"checkpointEvery": every})
 	tr, err := model.NewTrainer(a.g, set, model.TrainOptions{B: o.Batch, T: o.Seq, Recompute: o.Recompute,
 		MaxGradNorm: float32(*o.ClipNorm), Seed: o.Seed})
 	if err != nil {
@@ -627,16 +710,38 @@ func (a *app) train(raw []byte, emit func(map[string]any)) (any, error) {
 	if err := tr.SetParams(params); err != nil {
 		return nil, err
 	}
+	if st != nil {
+		if err := train.Resume(tr, st); err != nil {
+			return nil, err
+		}
+	}
 	data, err := train.NewBatcher(examples, o.Batch, o.Seq, o.Seed)
 	if err != nil {
 		return nil, err
 	}
+	saved := from
+	checkpoint := func(step int) {
+		if save.Type() != safejs.TypeFunction || step == saved {
+			return
+		}
+		err := a.checkpoint(tr, data, set, o.Seed, step, history, save)
+		if err != nil {
+			emit(map[string]any{"type": "warning", "message": fmt.Sprintf("saving the checkpoint of step %d failed: %v", step, err)})
+			return
+		}
+		saved = step
+		emit(map[string]any{"type": "checkpoint", "step": step})
+	}
 	opt := train.Options{Steps: steps, Accum: o.Accum, WeightDecay: o.WD, Seed: o.Seed, EvalEvery: evalEvery,
 		Schedule: train.Schedule{Kind: o.Schedule, LR: lr, Warmup: o.Warmup, Steps: steps}}
-	sum, err := train.Run(ctx, tr, data, val, opt, nil, nil, func(p train.Progress) {
-		eta := p.Elapsed.Seconds() / float64(p.Step) * float64(p.Steps-p.Step)
+	sum, err := train.Run(ctx, tr, data, val, opt, st, nil, func(p train.Progress) {
+		eta := p.Elapsed.Seconds() / float64(p.Step-from) * float64(p.Steps-p.Step)
+		history = append(history, point{Step: p.Step, Loss: finite(p.Loss), ValLoss: finite(p.ValLoss)})
 		emit(map[string]any{"type": "step", "step": p.Step, "steps": p.Steps, "loss": finite(p.Loss), "valLoss": finite(p.ValLoss),
 			"lr": p.LR, "tokensPerSecond": finite(p.TokensPerS), "elapsed": p.Elapsed.Seconds(), "eta": eta})
+		if p.Step < p.Steps && (p.Step%every == 0 || a.isPaused()) {
+			checkpoint(p.Step)
+		}
 		a.waitIfPaused(ctx, p.Step, emit)
 	})
 	stopped := errors.Is(err, context.Canceled)
@@ -653,8 +758,44 @@ func (a *app) train(raw []byte, emit func(map[string]any)) (any, error) {
 	}
 	a.adSteps = sum.Steps
 	b, err := json.Marshal(map[string]any{"steps": sum.Steps, "loss": finite(sum.Loss), "valLoss": finite(sum.ValLoss),
-		"tokensPerSecond": finite(sum.TokensPerS), "stopped": stopped})
+		"tokensPerSecond": finite(sum.TokensPerS), "stopped": stopped, "resumedFrom": from})
 	return string(b), err
+}
+
+// checkpoint reads the trainer's state after step and hands it, encoded
+// with the loss history, to save(bytes, step), waiting for its promise.
+func (a *app) checkpoint(tr *model.Trainer, data *train.Batcher, set *peft.Set, seed uint64, step int, history []point, save safejs.Value) error {
+	p, m, v, t, err := tr.State()
+	if err != nil {
+		return err
+	}
+	h, err := json.Marshal(history)
+	if err != nil {
+		return err
+	}
+	b, err := train.EncodeState(&train.State{Step: step, Epoch: data.Epoch, Next: data.Next, AdamT: t, Seed: seed, Set: set,
+		Params: p, M: m, V: v}, map[string]string{historyKey: string(h)})
+	if err != nil {
+		return err
+	}
+	u8, err := newBytes(b)
+	if err != nil {
+		return err
+	}
+	pr, err := save.Invoke(u8, step)
+	if err != nil {
+		return err
+	}
+	if pr.Type() == safejs.TypeObject {
+		_, err = await(pr)
+	}
+	return err
+}
+
+func (a *app) isPaused() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.paused
 }
 
 // setAdapter makes (set, params) the current adapter and uploads it for

@@ -355,3 +355,17 @@ func (r *urlReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// isArray reports whether v is a JS Array.
+func isArray(v safejs.Value) bool {
+	ctor, err := safejs.Global().Get("Array")
+	if err != nil {
+		return false
+	}
+	ok, err := ctor.Call("isArray", v)
+	if err != nil {
+		return false
+	}
+	b, _ := ok.Bool()
+	return b
+}
