@@ -275,15 +275,27 @@ func runPageIn(t testing.TB, bctx context.Context, url, page string, budget time
 				return st
 			}
 			if time.Duration(st.IdleMS)*time.Millisecond > stall {
+				logRows(t, st)
 				t.Fatalf("%s stalled in case %q: no word from the engine for %v (%d cases done)",
 					page, st.Current, time.Duration(st.IdleMS)*time.Millisecond, len(st.Rows))
 			}
 		}
 		if time.Since(start) > budget {
+			logRows(t, st)
 			t.Fatalf("%s did not finish within %v (in case %q, %d cases done, last error %v)",
 				page, budget, st.Current, len(st.Rows), err)
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// logRows logs the events a run that is about to fail had finished, so
+// that the figures of a long benchmark run are not lost with it.
+func logRows(t testing.TB, st runState) {
+	t.Helper()
+	for _, r := range st.Rows {
+		raw, _ := json.Marshal(r)
+		t.Logf("finished before the failure: %s", raw)
 	}
 }
 
