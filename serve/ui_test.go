@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,12 +42,13 @@ type appState struct {
 		TrainExamples int `json:"trainExamples"`
 		ValExamples   int `json:"valExamples"`
 	} `json:"stats"`
-	Training     *stepEvent    `json:"training"`
-	Paused       bool          `json:"paused"`
-	PausedAt     int           `json:"pausedAt"`
-	Losses       []stepEvent   `json:"losses"`
-	ChartUpdates int           `json:"chartUpdates"`
-	Summary      *trainSummary `json:"summary"`
+	Estimate     *trainEstimate `json:"estimate"`
+	Training     *stepEvent     `json:"training"`
+	Paused       bool           `json:"paused"`
+	PausedAt     int            `json:"pausedAt"`
+	Losses       []stepEvent    `json:"losses"`
+	ChartUpdates int            `json:"chartUpdates"`
+	Summary      *trainSummary  `json:"summary"`
 	Samples      struct {
 		Base    string `json:"base"`
 		Adapted string `json:"adapted"`
@@ -54,6 +58,60 @@ type appState struct {
 }
 
 const readApp = `JSON.stringify(window.webpeftApp || {})`
+
+// trainEstimate is dataStats' estimate of a training run's cost.
+type trainEstimate struct {
+	GPUBytes         uint64   `json:"gpuBytes"`
+	WeightBytes      uint64   `json:"weightBytes"`
+	ProgramBytes     uint64   `json:"programBytes"`
+	FlopsPerStep     float64  `json:"flopsPerStep"`
+	Steps            int      `json:"steps"`
+	EstimatedSeconds *float64 `json:"estimatedSeconds"`
+	BudgetBytes      uint64   `json:"budgetBytes"`
+	OverBudget       bool     `json:"overBudget"`
+}
+
+// checkEstimate checks the memory and time estimate shown next to the
+// Train button before training (plausible for the stand-in and the test's
+// settings, the text agreeing with the figures), and that it follows the
+// settings: a larger batch needs more memory and time. It returns the
+// estimate of the test's settings.
+func checkEstimate(t *testing.T, ctx context.Context, steps int) trainEstimate {
+	t.Helper()
+	st := waitApp(t, ctx, "the training estimate", time.Minute, func(s appState) bool { return s.Estimate != nil && s.Estimate.Steps == steps })
+	e := *st.Estimate
+	var text string
+	if err := evalJSON(ctx, `JSON.stringify(document.getElementById("train-estimate").textContent)`, &text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("estimate before training: %q (%+v, %.3f GFLOP per step)", text, e, e.FlopsPerStep/1e9)
+	m := regexp.MustCompile(`≈ ([0-9.]+) MiB of GPU memory, ≈ ([0-9]+) (s|min|h)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the estimate next to Train reads %q, not \"≈ X MiB of GPU memory, ≈ Y min\"", text)
+	}
+	if shown, _ := strconv.ParseFloat(m[1], 64); math.Abs(shown-float64(e.GPUBytes)/(1<<20)) > 0.06 {
+		t.Errorf("the page shows %s MiB for an estimate of %d bytes", m[1], e.GPUBytes)
+	}
+	// The stand-in: about 1 MiB of weights, a program of a few MiB.
+	if e.WeightBytes == 0 || e.ProgramBytes < 64<<10 || e.GPUBytes != e.WeightBytes+e.ProgramBytes || e.GPUBytes > 256<<20 || e.OverBudget {
+		t.Errorf("implausible memory estimate for the stand-in: %+v", e)
+	}
+	if e.FlopsPerStep < 1e6 || e.FlopsPerStep > 1e11 || e.EstimatedSeconds == nil || *e.EstimatedSeconds <= 0 || *e.EstimatedSeconds > 3600 {
+		t.Errorf("implausible work or time estimate for %d steps of the stand-in: %+v", steps, e)
+	}
+	setField(t, ctx, "batch", 2)
+	more := waitApp(t, ctx, "the estimate of batch 2", time.Minute, func(s appState) bool {
+		return s.Estimate != nil && s.Estimate.GPUBytes != e.GPUBytes
+	}).Estimate
+	if more.ProgramBytes <= e.ProgramBytes || more.FlopsPerStep <= e.FlopsPerStep {
+		t.Errorf("batch 2's estimate %+v is not above batch 1's %+v", *more, e)
+	}
+	setField(t, ctx, "batch", 1)
+	waitApp(t, ctx, "the estimate of batch 1 again", time.Minute, func(s appState) bool {
+		return s.Estimate != nil && s.Estimate.GPUBytes == e.GPUBytes && s.Estimate.Steps == steps
+	})
+	return e
+}
 
 // waitApp polls the app's state until done, failing on an error the page
 // shows.
@@ -211,13 +269,16 @@ func TestBrowserApp(t *testing.T) {
 	start := time.Now()
 	st := startApp(t, ctx, base, appSteps)
 	t.Logf("model loaded and data counted in %v: %+v", time.Since(start).Round(time.Second), *st.Stats)
+	est := checkEstimate(t, ctx, appSteps)
 	screenshot(t, ctx, "1-model", "#model-section")
 	screenshot(t, ctx, "2-data", "#data-section")
+	trainStart := time.Now()
 	click(t, ctx, "train")
 	mid := waitApp(t, ctx, "training to reach step 10", 5*time.Minute, func(s appState) bool { return s.Training != nil && s.Training.Step >= 10 })
 	screenshot(t, ctx, "3-training", "#train-section")
 	st = waitApp(t, ctx, "training to end", 5*time.Minute, func(s appState) bool { return s.Summary != nil && s.Busy == "" })
 	t.Logf("trained in %v: %+v", time.Since(start).Round(time.Second), *st.Summary)
+	t.Logf("training took %.1f s; estimated before: %.1f s", time.Since(trainStart).Seconds(), *est.EstimatedSeconds)
 	checkSteps(t, st.Losses, *st.Summary)
 	if mid.ChartUpdates < 10 || st.ChartUpdates < appSteps {
 		t.Errorf("the chart was updated %d times by step 10 and %d times in all", mid.ChartUpdates, st.ChartUpdates)

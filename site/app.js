@@ -12,6 +12,7 @@ const state = {
   model: null, // info().model
   adapter: null, // info().adapter
   stats: null, // dataStats of the current data
+  estimate: null, // stats.estimate: the GPU memory and time training would take
   training: null, // {step, steps, loss, valLoss, tokensPerSecond, eta}
   paused: false,
   losses: [], // [{step, loss, valLoss}]
@@ -170,7 +171,7 @@ async function loadModel() {
       token: hub ? token : undefined,
       onProgress: (p) => {
         const what = { connecting: "Connecting", downloading: `Downloading ${p.file || ""}`, reading: "Reading the file",
-          uploading: "Uploading weights to the GPU" }[p.phase] || p.phase;
+          uploading: "Uploading weights to the GPU", calibrating: "Measuring this GPU's speed" }[p.phase] || p.phase;
         if (p.total > 0) {
           bar.max = p.total;
           bar.value = p.done;
@@ -293,23 +294,55 @@ function updateStats() {
     if (!state.model || !data.trim()) {
       state.stats = null;
       $("data-stats").textContent = data.trim() ? "Load a model to count tokens." : "";
+      showEstimate(null, "");
       setBusy(state.busy);
       return;
     }
     try {
-      const s = await wp.dataStats({ data, dataName, seq: num("seq"), valSplit: num("val-split"), batch: num("batch"), seed: 1 });
+      const s = await wp.dataStats(trainOptions(false));
       if (mySeq !== statsSeq) return;
       state.stats = s;
       $("data-stats").textContent = `${s.tokens.toLocaleString()} tokens (${s.targetTokens.toLocaleString()} trained on) in ${s.examples} sequences of up to ${s.seq} tokens: ` +
         `${s.trainExamples} for training, ${s.valExamples} for validation; ${s.stepsPerEpoch} steps per epoch.` +
         (s.warnings?.length ? ` Warnings: ${s.warnings.join("; ")}` : "");
+      showEstimate(s.estimate, s.estimateError);
     } catch (e) {
       if (mySeq !== statsSeq) return;
       state.stats = null;
       $("data-stats").textContent = String((e && e.message) || e);
+      showEstimate(null, "");
     }
     setBusy(state.busy);
   }, 300);
+}
+
+function formatMinutes(s) {
+  if (s < 90) return `${Math.max(1, Math.round(s))} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+// showEstimate puts what training would cost next to the Train button:
+// the GPU memory (the model's weights and the training program) and the
+// time (FLOPs at the rate measured on this GPU at load), with a warning,
+// not a refusal, above the device's budget.
+function showEstimate(e, err) {
+  state.estimate = e || null;
+  const el = $("train-estimate");
+  el.classList.remove("warn");
+  el.title = "";
+  if (!e) {
+    el.textContent = err ? `No estimate: ${err}` : "";
+    return;
+  }
+  const time = e.estimatedSeconds === null ? "time unknown" : `≈ ${formatMinutes(e.estimatedSeconds)}`;
+  el.textContent = `≈ ${mib(e.gpuBytes)} of GPU memory, ${time} for ${e.steps} steps`;
+  el.title = `weights ${mib(e.weightBytes)}, training program ${mib(e.programBytes)} (activations ${mib(e.activationBytes)}` +
+    `${e.recompute ? ", recomputed per layer" : ""}); ${(e.flopsPerStep / 1e9).toFixed(2)} GFLOP per step; ${e.parameters.toLocaleString()} trained parameters`;
+  if (e.overBudget) {
+    el.classList.add("warn");
+    el.textContent += ` — more than this GPU is likely to grant (${mib(e.budgetBytes)}): training may fail; lower the sequence length or batch`;
+  }
 }
 
 async function openDataFile() {
@@ -335,7 +368,8 @@ function methodChanged() {
 
 const num = (id) => Number($(id).value);
 
-function trainOptions() {
+// trainOptions reads the form; strict refuses a LoRA run without targets.
+function trainOptions(strict = true) {
   const method = $("method").value;
   const o = {
     data: $("data-text").value, dataName, method, steps: num("steps"), seq: num("seq"), batch: num("batch"),
@@ -346,7 +380,10 @@ function trainOptions() {
     o.rank = num("rank");
     o.alpha = num("alpha");
     o.targets = [...document.querySelectorAll('input[name="target"]:checked')].map((c) => c.value);
-    if (!o.targets.length) throw new Error("Choose at least one LoRA target.");
+    if (!o.targets.length) {
+      if (strict) throw new Error("Choose at least one LoRA target.");
+      delete o.targets;
+    }
   }
   if (method === "prompt" || method === "prefix") o.virtualTokens = num("virtual-tokens");
   if (method === "adapter") o.bottleneck = num("bottleneck");
@@ -595,8 +632,10 @@ async function main() {
   $("resume-discard").onclick = discardRun;
   $("data-text").oninput = () => { dataName = ""; updateStats(); };
   $("data-file").onchange = openDataFile;
-  for (const id of ["seq", "val-split", "batch"]) $(id).onchange = updateStats;
-  $("method").onchange = methodChanged;
+  // Every setting that changes the data's split or the estimate.
+  for (const id of ["seq", "val-split", "batch", "steps", "rank", "virtual-tokens", "bottleneck"]) $(id).oninput = updateStats;
+  for (const c of document.querySelectorAll('input[name="target"]')) c.onchange = updateStats;
+  $("method").onchange = () => { methodChanged(); updateStats(); };
   $("lr").oninput = () => { lrTouched = true; };
   $("train").onclick = startTraining;
   $("pause").onclick = togglePause;

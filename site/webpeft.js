@@ -217,10 +217,15 @@ export class WebPeft {
   /**
    * dataStats tokenizes data as train would: {examples, trainExamples,
    * valExamples, tokens, targetTokens, trainTokens, valTokens, seq,
-   * stepsPerEpoch, warnings}.
+   * stepsPerEpoch, warnings, estimate}. It takes train's options; estimate
+   * is what training with them would cost: {gpuBytes (weights + training
+   * program), weightBytes, programBytes, activationBytes, recompute,
+   * flopsPerStep, steps, parameters, estimatedSeconds (null until the
+   * device is calibrated at the first model load), budgetBytes,
+   * overBudget}, or estimateError says why there is none.
    */
-  dataStats({ data, dataName, seq, valSplit, batch, accum, seed, onBadLine } = {}) {
-    return this._call("dataStats", { data, dataName, seq, valSplit, batch, accum, seed, onBadLine });
+  dataStats(options = {}) {
+    return this._call("dataStats", options);
   }
 
   /**

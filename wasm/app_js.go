@@ -32,6 +32,7 @@ type app struct {
 	busy string // the operation running now ("" when idle)
 
 	dev    *gpu.Device
+	cal    *model.Calibration // dev's measured speed, for time estimates (nil: not measured)
 	m      *model.Model
 	g      *model.GPU
 	tok    *tokenizer.Tokenizer
@@ -258,7 +259,7 @@ func (a *app) device() (*gpu.Device, error) {
 		d.Close()
 		return nil, err
 	}
-	a.dev = d
+	a.dev, a.cal = d, nil
 	return d, nil
 }
 
@@ -398,6 +399,13 @@ func (a *app) finishLoad(d *gpu.Device, m *model.Model, name string, emit func(m
 		return nil, err
 	}
 	a.m, a.g, a.tok, a.source = m, g, tok, name
+	if a.cal == nil {
+		// Once per device: the speed that training time estimates scale.
+		emit(map[string]any{"type": "progress", "phase": "calibrating", "done": 0, "total": 0})
+		if c, err := model.Calibrate(d, 300*time.Millisecond); err == nil {
+			a.cal = &c
+		}
+	}
 	return a.infoJSON()
 }
 
@@ -602,10 +610,71 @@ func (a *app) dataStats(raw []byte) (any, error) {
 	tok, tgt := count(all)
 	trTok, _ := count(trainSet)
 	valTok, _ := count(val)
-	b, err := json.Marshal(map[string]any{"examples": len(all), "trainExamples": len(trainSet), "valExamples": len(val),
+	out := map[string]any{"examples": len(all), "trainExamples": len(trainSet), "valExamples": len(val),
 		"tokens": tok, "targetTokens": tgt, "trainTokens": trTok, "valTokens": valTok, "seq": o.Seq,
-		"stepsPerEpoch": max(1, len(trainSet)/(o.Batch*o.Accum)), "warnings": warnings})
+		"stepsPerEpoch": max(1, len(trainSet)/(o.Batch*o.Accum)), "warnings": warnings}
+	if est, err := a.estimate(&o, len(trainSet), len(val)); err != nil {
+		out["estimateError"] = err.Error()
+	} else {
+		out["estimate"] = est
+	}
+	b, err := json.Marshal(out)
 	return string(b), err
+}
+
+// Memory the page warns above: four times the largest buffer the device
+// grants (WebGPU exposes no total), and never more than 4 GiB, about what
+// a browser tab can count on.
+const gpuBudgetCap = 4 << 30
+
+func gpuBudget(l gpu.Limits) uint64 { return min(4*l.MaxBufferSize, gpuBudgetCap) }
+
+// estimate is what training with o would cost on this model and device:
+// GPU memory (the weights and the training program, model.EstimateTraining)
+// and time (FLOPs at model.TrainEfficiency of the matmul rate measured at
+// load, plus the steps' dispatches, plus the validation passes).
+func (a *app) estimate(o *trainOptions, trainExamples, valExamples int) (map[string]any, error) {
+	set := a.set
+	if !o.Continue || set == nil {
+		var err error
+		if set, err = peft.NewSet(model.PEFTDims(a.m.Spec), o.configs()...); err != nil {
+			return nil, err
+		}
+	}
+	seq := o.Seq
+	if room := a.g.MaxPositions() - set.VirtualTokens() - set.PrefixTokens(); seq > room {
+		seq = max(1, room)
+	}
+	e, err := model.EstimateTraining(a.g, set, model.TrainOptions{B: o.Batch, T: seq, Recompute: o.Recompute})
+	if err != nil {
+		return nil, err
+	}
+	steps := o.Steps
+	if steps <= 0 {
+		steps = max(1, max(o.Epochs, 1)*trainExamples/(o.Batch*o.Accum))
+	}
+	budget := gpuBudget(a.dev.Limits)
+	out := map[string]any{"gpuBytes": e.GPUBytes, "weightBytes": e.WeightBytes, "programBytes": e.ProgramBytes,
+		"activationBytes": e.ActivationBytes, "recompute": e.Recompute, "flopsPerStep": e.FlopsPerStep * float64(o.Accum),
+		"steps": steps, "parameters": set.Size, "budgetBytes": budget, "overBudget": e.GPUBytes > budget,
+		"estimatedSeconds": nil}
+	if a.cal != nil {
+		sec := e.Seconds(*a.cal, steps, o.Accum)
+		// Validation: a forward pass (about a third of a step) per batch of
+		// the validation set, every evalEvery steps and at the end.
+		if valExamples > 0 {
+			every := o.EvalEvery
+			if every <= 0 {
+				every = max(1, steps/10)
+			}
+			evals := steps/every + 1
+			batches := (valExamples + o.Batch - 1) / o.Batch
+			sec += float64(evals*batches) * e.Seconds(*a.cal, 1, 1) / 3
+		}
+		out["estimatedSeconds"] = sec
+		out["calibration"] = a.cal
+	}
+	return out, nil
 }
 
 func finite(x float64) any {
