@@ -24,6 +24,7 @@ type pretrainFlags struct {
 	cfg                          train.PretrainConfig
 	data, val, tokenizer, out    string
 	resume                       string
+	exportOnly                   bool
 	steps, seq, batch, accum     int
 	warmup, evalEvery, saveEvery int
 	lr, weightDecay, maxGrad     float64
@@ -43,6 +44,7 @@ func parsePretrainFlags(args []string) (*pretrainFlags, error) {
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json (e.g. from webpeft tokenizer-train)")
 	fs.StringVar(&f.out, "out", "", "output folder: checkpoints, log.jsonl, model-f32.gguf, model-q8_0.gguf")
 	fs.StringVar(&f.resume, "resume", "", "continue the run in this folder (its pretrain.json and checkpoint)")
+	fs.BoolVar(&f.exportOnly, "export", false, "with --resume: only write the checkpoint's model-f32.gguf and model-q8_0.gguf (to evaluate a run midway)")
 	fs.StringVar(&f.cfg.Name, "name", "webpeft-default", "model name (general.name)")
 	fs.IntVar(&f.cfg.Hidden, "hidden", 256, "hidden size")
 	fs.IntVar(&f.cfg.Layers, "layers", 6, "transformer layers")
@@ -63,6 +65,9 @@ func parsePretrainFlags(args []string) (*pretrainFlags, error) {
 	fs.IntVar(&f.saveEvery, "save-every", 50, "checkpoint every K steps")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if f.exportOnly && f.resume == "" {
+		return nil, errors.New("pretrain --export needs --resume DIR")
 	}
 	if f.resume != "" {
 		return f, f.readResume()
@@ -145,6 +150,10 @@ func cmdPretrain(args []string, out io.Writer) error {
 	st, err := f.startState(tr, params)
 	if err != nil {
 		return err
+	}
+	if f.exportOnly {
+		fmt.Fprintf(os.Stderr, "webpeft: writing the model of step %d\n", st.Step)
+		return writePretrained(tr, m, set, f.out)
 	}
 	fmt.Fprintf(os.Stderr, "webpeft: pre-training %s: %d parameters (%d layers, hidden %d, vocabulary %d) for %d steps of %d x %d tokens\n",
 		f.cfg.Name, f.cfg.Params(), f.cfg.Layers, f.cfg.Hidden, f.cfg.Vocab, f.steps, f.batch*f.accum, f.seq)
