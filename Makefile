@@ -23,7 +23,7 @@ endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DEBS := mesa-vulkan-drivers chromium
 
-.PHONY: demo test test-short test-long bench bench-model bench-browser wasm deps check clean default-model
+.PHONY: demo test test-short test-long bench bench-model bench-browser wasm deps check clean default-model demo-eval
 
 demo: deps wasm
 	$(GO) run ./cmd/webpeft serve -addr $(ADDR) -dir site
@@ -138,3 +138,45 @@ default-model: $(CORPUS_DIR)/tokenizer.json
 	fi
 	mkdir -p site/models
 	cp $(PRETRAIN_DIR)/model-q8_0.gguf $(DEFAULT_MODEL)
+
+# bench-tfjs: TensorFlow.js (@tensorflow/tfjs + tfjs-backend-webgpu) next to
+# webpeft on the same f32 matmuls and MLP-block training step, in one
+# headless Chromium (SwiftShader). TF.js is installed from npm into
+# .cache/tfjs (gitignored) for this benchmark only: never committed, never
+# shipped with the site.
+TFJS_VERSION ?= 4.22.0
+.PHONY: bench-tfjs
+bench-tfjs: deps
+	@test -f .cache/tfjs/node_modules/@tensorflow/tfjs-backend-webgpu/package.json || \
+		npm install --prefix .cache/tfjs --no-save --no-audit --no-fund --ignore-scripts \
+			@tensorflow/tfjs@$(TFJS_VERSION) @tensorflow/tfjs-backend-webgpu@$(TFJS_VERSION)
+	$(GO) test ./serve -run '^$$' -bench BrowserTFJS -benchtime 1x -timeout 90m
+
+# demo-eval: the default model's demos, measured. Personalisation: LoRA,
+# prompt tuning, prefix tuning and IA3 trained on the Lincoln training
+# split, validation loss on the Lincoln validation split against the base
+# model's. Spam: LoRA and prompt tuning on the spam sample, accuracy on
+# the held-out split against the majority baseline. DEMO_MODEL may be any
+# GGUF (e.g. SmolLM2-135M-Instruct Q8_0). Results: .cache/demo/*.json.
+DEMO_MODEL ?= $(DEFAULT_MODEL)
+DEMO_DIR = .cache/demo
+DEMO_STEPS ?= 300
+WEBPEFT = $(GO) run ./cmd/webpeft
+
+demo-eval:
+	mkdir -p $(DEMO_DIR)
+	$(WEBPEFT) eval --model $(DEMO_MODEL) --data site/data/lincoln-val.txt > $(DEMO_DIR)/lincoln-base.json
+	for m in lora prompt prefix ia3; do \
+		$(WEBPEFT) train --model $(DEMO_MODEL) --data site/data/lincoln-train.txt --method $$m --steps $(DEMO_STEPS) \
+			--seq 128 --batch 4 --val-split 0 --seed 1 --out $(DEMO_DIR)/lincoln-$$m > /dev/null && \
+		$(WEBPEFT) eval --model $(DEMO_MODEL) --data site/data/lincoln-val.txt --adapter $(DEMO_DIR)/lincoln-$$m \
+			> $(DEMO_DIR)/lincoln-$$m.json || exit 1; \
+	done
+	$(WEBPEFT) eval --model $(DEMO_MODEL) --data site/data/spam-val.jsonl --metric accuracy > $(DEMO_DIR)/spam-base.json
+	for m in lora prompt; do \
+		$(WEBPEFT) train --model $(DEMO_MODEL) --data site/data/spam-train.jsonl --method $$m --steps $(DEMO_STEPS) \
+			--seq 128 --batch 4 --val-split 0 --seed 1 --out $(DEMO_DIR)/spam-$$m > /dev/null && \
+		$(WEBPEFT) eval --model $(DEMO_MODEL) --data site/data/spam-val.jsonl --metric accuracy --adapter $(DEMO_DIR)/spam-$$m \
+			> $(DEMO_DIR)/spam-$$m.json || exit 1; \
+	done
+	@for f in $(DEMO_DIR)/*.json; do echo "$$f: $$(cat $$f)"; done
