@@ -353,6 +353,22 @@ async function openDataFile() {
   updateStats();
 }
 
+// openExample loads one of the demo datasets shipped in data/ (see
+// data/LICENSE.md) with settings that suit it.
+async function openExample(file, method) {
+  try {
+    const res = await fetch(`data/${file}`);
+    if (!res.ok) throw new Error(`data/${file}: ${res.status} ${res.statusText}`);
+    dataName = file;
+    $("data-text").value = await res.text();
+    $("method").value = method;
+    methodChanged();
+    updateStats();
+  } catch (e) {
+    showError(e);
+  }
+}
+
 // --- method -------------------------------------------------------------------
 
 const defaultLR = { lora: 1e-3, adapter: 1e-3, prompt: 3e-2, prefix: 1e-2, ia3: 1e-2 };
@@ -632,6 +648,8 @@ async function main() {
   $("resume-discard").onclick = discardRun;
   $("data-text").oninput = () => { dataName = ""; updateStats(); };
   $("data-file").onchange = openDataFile;
+  $("example-lincoln").onclick = () => openExample("lincoln-train.txt", "lora");
+  $("example-spam").onclick = () => openExample("spam-train.jsonl", "lora");
   // Every setting that changes the data's split or the estimate.
   for (const id of ["seq", "val-split", "batch", "steps", "rank", "virtual-tokens", "bottleneck"]) $(id).oninput = updateStats;
   for (const c of document.querySelectorAll('input[name="target"]')) c.onchange = updateStats;
