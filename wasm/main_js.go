@@ -9,8 +9,10 @@
 //	                                              model.Cases(); with a regexp
 //	                                              filter ("" = all), only the
 //	                                              cases whose name matches
-//	webpeft.runBenches(onEvent) -> Promise        every ops.Benches() measurement,
-//	                                              then the forward pass (model.BenchForward)
+//	webpeft.runBenches(onEvent, filter) -> Promise  the standard set (engine/bench;
+//	                                              filter "", "suite" or "suite-quick"),
+//	                                              or the ops.Benches() and model
+//	                                              benchmarks whose name matches filter
 //
 // and the web app's engine (app_js.go, used by site/worker.js and
 // site/webpeft.js): loadModel, dataStats, train, generate, exportAdapter,
@@ -20,7 +22,8 @@
 // The test and benchmark runners' onEvent receives plain objects: {type:"device", ...}, {type:"start", name}
 // (a case begins: a stalled run names the case it stalled in), {type:"case",
 // name, ok, error, ms, note}, {type:"bench", name, gflops},
-// {type:"forward", name, prefill, prefill_gflops, decode, decode_gflops}, {type:"done", ...}.
+// {type:"forward", name, prefill, prefill_gflops, decode, decode_gflops},
+// {type:"suite", json} (the standard set's Result), {type:"done", ...}.
 // Every handler starts a goroutine and returns a Promise: GPU calls wait on
 // promises and must never block the event loop.
 package main
@@ -34,6 +37,7 @@ import (
 
 	"github.com/hack-pad/safejs"
 
+	"webpeft/engine/bench"
 	"webpeft/engine/gpu"
 	"webpeft/engine/model"
 	"webpeft/engine/ops"
@@ -207,7 +211,16 @@ func curveEvent(d *gpu.Device, name, method string) map[string]any {
 	return ev
 }
 
+// runBenches runs the standard set (engine/bench) when filter is "",
+// "suite" or "suite-quick" (tiny shapes and model): a "bench" event per
+// kernel figure, "forward" and "train" events, then {type:"suite", json}
+// with the whole Result as a JSON string, the same object `webpeft bench
+// --json` prints. Any other filter is a regexp over the individual
+// ops.Benches() names ("forward/Q8_0", "train/Q8_0-lora-r8-qv", ...).
 func runBenches(emit func(map[string]any), filter string) error {
+	if filter == "" || filter == "suite" || filter == "suite-quick" {
+		return runSuite(emit, filter == "suite-quick")
+	}
 	match, err := regexp.Compile(filter)
 	if err != nil {
 		return fmt.Errorf("benchmark filter %q: %w", filter, err)
@@ -252,6 +265,35 @@ func runBenches(emit func(map[string]any), filter string) error {
 			emit(ev)
 		}
 	}
+	emit(map[string]any{"type": "done", "adapter": d.Info.Name})
+	return nil
+}
+
+func runSuite(emit func(map[string]any), quick bool) error {
+	d, err := openDevice(emit)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	r, err := bench.Run(d, bench.Options{
+		Quick:   quick,
+		OnStart: func(name string) { emit(map[string]any{"type": "start", "name": name}) },
+		OnBench: func(name string, gflops float64) {
+			emit(map[string]any{"type": "bench", "name": name, "gflops": gflops})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	emit(map[string]any{"type": "forward", "name": "forward/" + r.Model, "prefill": r.PrefillTokS, "decode": r.DecodeTokS})
+	emit(map[string]any{"type": "train", "name": fmt.Sprintf("train/%s %dx%d", r.Train, r.TrainBatch, r.TrainSeq),
+		"train_tokens_per_s": r.TrainTokS, "peak_gpu_bytes": r.PeakGPUBytes, "ops_per_step": r.OpsPerStep,
+		"train_gflops": 0.0})
+	js, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	emit(map[string]any{"type": "suite", "json": string(js)})
 	emit(map[string]any{"type": "done", "adapter": d.Info.Name})
 	return nil
 }

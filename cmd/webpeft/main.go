@@ -2,7 +2,7 @@
 //
 //	webpeft serve  [-addr 127.0.0.1:8080] [-dir site]   serve the web app
 //	webpeft device                                      describe the GPU adapter
-//	webpeft bench  [-time 1s] [-run substring]          kernel GFLOP/s on this GPU
+//	webpeft bench  [--json] [--quick] [-run substring]  the standard benchmark set on this GPU
 //	webpeft inspect MODEL [--json]                      architecture, tensors, tokenizer
 //	webpeft tokenize --model MODEL [--bos] [--special]  text on stdin -> token ids
 //	webpeft tokenize --model MODEL --decode             token ids on stdin -> text
@@ -42,10 +42,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
-	"time"
 
-	"webpeft/engine/ops"
 	"webpeft/serve"
 )
 
@@ -120,30 +117,5 @@ func cmdDevice(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "adapter:  %s\nvendor:   %s\nbackend:  %s\ntype:     %s\nfeatures: %v\nlimits:   %+v\n",
 		d.Info.Name, d.Info.Vendor, d.Info.Backend, d.Info.Type, d.Features, d.Limits)
-	return nil
-}
-
-func cmdBench(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	minTime := fs.Duration("time", time.Second, "minimum time per benchmark")
-	filter := fs.String("run", "", "only benchmarks whose name contains this")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	d, err := openDevice()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "adapter: %s\n", d)
-	for _, b := range ops.Benches() {
-		if !strings.Contains(b.Name, *filter) {
-			continue
-		}
-		gflops, err := ops.Measure(d, b, *minTime)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%-44s %10.3f GFLOP/s\n", b.Name, gflops)
-	}
 	return nil
 }

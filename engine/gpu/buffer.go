@@ -113,7 +113,7 @@ func (b *Buffer) Upload(offset uint64, data []byte) error {
 		return err
 	}
 	b.d.count(func(s *Stats) { s.Uploads++ })
-	return b.d.scoped(func() error { return b.d.queue.WriteBuffer(b.buf, b.off+offset, data) })
+	return b.d.scoped(func() error { return b.d.writeBuffer(b.buf, b.off+offset, data) })
 }
 
 // UploadF32 writes float32 values at element offset off.

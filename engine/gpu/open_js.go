@@ -5,8 +5,10 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"syscall/js"
+	"unsafe"
 
 	"github.com/cogentcore/webgpu/wgpu"
 	"github.com/hack-pad/safejs"
@@ -382,4 +384,35 @@ func catchJS(f func() error) (err error) {
 		panic(r)
 	}()
 	return f()
+}
+
+// writeBuffer queues a write of data into buf at offset, from a copy in a
+// JavaScript-owned array. The binding's Queue.WriteBuffer passes a view
+// of the wasm memory instead, and when the Go heap grows between making
+// that view and the call (boxing the call's arguments allocates), the
+// memory's old ArrayBuffer is detached, the view reads as empty, and
+// Chrome throws "Number of bytes to write is too large". A copy cannot
+// be detached.
+func (d *Device) writeBuffer(buf *wgpu.Buffer, offset uint64, data []byte) error {
+	target, err := jsBuffer(buf)
+	if err != nil {
+		return err
+	}
+	arr := js.Global().Get("Uint8Array").New(len(data))
+	js.CopyBytesToJS(arr, data)
+	queue := safejs.Unsafe(d.plat.device).Get("queue")
+	queue.Call("writeBuffer", target, float64(offset), arr)
+	return nil
+}
+
+// jsBuffer is the GPUBuffer behind a binding buffer, which the binding
+// keeps in an unexported field (wgpu/buffer_js.go: struct{ jsValue
+// js.Value }); read through reflection, checked, so that a binding whose
+// layout changed fails here by name rather than writing elsewhere.
+func jsBuffer(b *wgpu.Buffer) (js.Value, error) {
+	f := reflect.ValueOf(b).Elem().FieldByName("jsValue")
+	if !f.IsValid() || f.Type() != reflect.TypeOf(js.Value{}) {
+		return js.Undefined(), errors.New("gpu: the WebGPU binding's Buffer no longer holds a jsValue field; writeBuffer needs it")
+	}
+	return *(*js.Value)(unsafe.Pointer(f.UnsafeAddr())), nil
 }

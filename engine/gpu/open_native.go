@@ -162,3 +162,8 @@ func pipelineDescriptor(name string, pl *wgpu.PipelineLayout, m *wgpu.ShaderModu
 }
 
 func endPass(p *wgpu.ComputePassEncoder) error { return p.End() }
+
+// writeBuffer queues a write of data into buf at offset.
+func (d *Device) writeBuffer(buf *wgpu.Buffer, offset uint64, data []byte) error {
+	return d.queue.WriteBuffer(buf, offset, data)
+}

@@ -28,6 +28,8 @@ func Cases() []Case {
 	all = append(all, softmaxCases()...)
 	all = append(all, sumCases()...)
 	all = append(all, matmulCases()...)
+	all = append(all, anchorCases()...)
+	all = append(all, mlpBlockCases()...)
 	all = append(all, quantMatmulCases()...)
 	all = append(all, normActCases()...)
 	all = append(all, ropeAttentionCases()...)
@@ -54,10 +56,12 @@ type Bench struct {
 func Benches() []Bench {
 	var all []Bench
 	all = append(all, peakBenches()...)
+	all = append(all, anchorBenches()...)
 	all = append(all, matmulBenches()...)
 	all = append(all, quantMatmulBenches()...)
 	all = append(all, rawBenches()...)
 	all = append(all, matmulBwdBenches()...)
+	all = append(all, mlpBlockBenches()...)
 	return all
 }
 
