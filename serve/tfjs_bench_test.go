@@ -25,7 +25,7 @@ const tfjsLib = "../.cache/tfjs/node_modules"
 
 var tfjsRoutes sync.Once
 
-// tfjsState mirrors window.tfjsBench (bench/tfjs/bench.js).
+// tfjsState mirrors window.tfjsBench (serve/testdata/tfjs/bench.js).
 type tfjsState struct {
 	Done    bool   `json:"done"`
 	Error   string `json:"error"`
@@ -44,7 +44,7 @@ type tfjsState struct {
 // WebGPU adapter, webpeft's comparison workloads through the wasm
 // (bench.html?run=...: fma_peak, the anchor matmul, the f32 matmuls, the
 // MLP-block training step) and then the same workloads through
-// TensorFlow.js's WebGPU backend (bench/tfjs), and reports GFLOP/s and
+// TensorFlow.js's WebGPU backend (serve/testdata/tfjs), and reports GFLOP/s and
 // step times side by side, with ratios to webpeft's anchor matmul of the
 // same run:
 //
@@ -57,7 +57,7 @@ func BenchmarkBrowserTFJS(b *testing.B) {
 	}
 	tfjsRoutes.Do(func() {
 		testRoutes.Handle("/test/tfjs/lib/", http.StripPrefix("/test/tfjs/lib/", http.FileServer(http.Dir(tfjsLib))))
-		testRoutes.Handle("/test/tfjs/", http.StripPrefix("/test/tfjs/", http.FileServer(http.Dir("../bench/tfjs"))))
+		testRoutes.Handle("/test/tfjs/", http.StripPrefix("/test/tfjs/", http.FileServer(http.Dir("testdata/tfjs"))))
 	})
 	bctx, siteURL := browser(b)
 

@@ -201,7 +201,7 @@ func prepareApp(t *testing.T, ctx context.Context, steps int) appState {
 	return appState{}
 }
 
-// screenshot saves the element sel as docs/screenshots/NAME.png.
+// screenshot saves the element sel as site/screenshots/NAME.png.
 func screenshot(t *testing.T, ctx context.Context, name, sel string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))

@@ -9,7 +9,7 @@ import (
 )
 
 // MLPBlock is one training step of a transformer-MLP block in f32, the
-// workload of the TensorFlow.js comparison (bench/tfjs):
+// workload of the TensorFlow.js comparison (serve/testdata/tfjs):
 //
 //	h = x @ W1          x (M, K), W1 (K, N)   gemm
 //	g = gelu(h)                              gelu_fwd (tanh form)
