@@ -209,7 +209,7 @@ func screenshot(t *testing.T, ctx context.Context, name, sel string) {
 		t.Errorf("screenshot %s: %v", name, err)
 		return
 	}
-	dir := filepath.Join("..", "docs", "screenshots")
+	dir := filepath.Join("..", "site", "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
