@@ -13,9 +13,9 @@ import (
 )
 
 // DefaultShape is the embedded default model's shape (see
-// site/models/MODEL_CARD.md): a 4096-token vocabulary, 6 layers of
+// site/models/MODEL_CARD.md): a 4096-token vocabulary, 4 layers of
 // hidden 256.
-var DefaultShape = PretrainConfig{Hidden: 256, Layers: 6, Heads: 4, KVHeads: 2, FFN: 688, Context: 512, Seed: 1}
+var DefaultShape = PretrainConfig{Hidden: 256, Layers: 4, Heads: 4, KVHeads: 2, FFN: 512, Context: 512, Seed: 1}
 
 // byteVocab is a stand-in tokenizer of V tokens (their text does not
 // matter for timing).
