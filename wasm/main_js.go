@@ -178,7 +178,7 @@ func runTests(emit func(map[string]any), filter string) error {
 			continue
 		}
 		emit(map[string]any{"type": "start", "name": name})
-		ev := curveEvent(d, name, method)
+		ev := curveEvent(d, name, method, emit)
 		if ev["ok"] == true {
 			passed++
 		} else {
@@ -193,13 +193,15 @@ func runTests(emit func(map[string]any), filter string) error {
 // curveEvent trains method for train.CurveSteps steps on train.CurveModel
 // and reports the losses as JSON in the event's note, for the browser test
 // to compare with the same run natively.
-func curveEvent(d *gpu.Device, name, method string) map[string]any {
+func curveEvent(d *gpu.Device, name, method string, emit func(map[string]any)) map[string]any {
 	start := time.Now()
 	ev := map[string]any{"type": "case", "name": name, "ok": false}
 	m, err := train.CurveModel()
 	var losses []float64
 	if err == nil {
-		losses, err = train.Curve(d, m, method, train.CurveSteps)
+		losses, err = train.CurveProgress(d, m, method, train.CurveSteps, func(step int, loss float64) {
+			emit(map[string]any{"type": "progress", "name": name, "step": step, "loss": loss})
+		})
 	}
 	ev["ms"] = time.Since(start).Milliseconds()
 	if err != nil {

@@ -41,6 +41,13 @@ func MemorizationSet(V int) []Example {
 // constant learning rate, clipping at 1) on the memorisation set, all 8
 // sentences in each step, and returns the loss of every step.
 func Curve(d *gpu.Device, m *model.Model, method string, steps int) ([]float64, error) {
+	return CurveProgress(d, m, method, steps, nil)
+}
+
+// CurveProgress is Curve reporting each step's loss to onStep (may be
+// nil): on a slow adapter the browser test hears from the engine every
+// step rather than once per method.
+func CurveProgress(d *gpu.Device, m *model.Model, method string, steps int, onStep func(step int, loss float64)) ([]float64, error) {
 	g, err := model.LoadGPU(d, m, model.LoadOptions{})
 	if err != nil {
 		return nil, err
@@ -65,7 +72,12 @@ func Curve(d *gpu.Device, m *model.Model, method string, steps int) ([]float64, 
 	}
 	var losses []float64
 	opt := Options{Steps: steps, Schedule: Schedule{Kind: "constant", LR: DefaultLR(method), Steps: steps}}
-	_, err = Run(context.Background(), tr, data, nil, opt, nil, nil, func(p Progress) { losses = append(losses, p.Loss) })
+	_, err = Run(context.Background(), tr, data, nil, opt, nil, nil, func(p Progress) {
+		losses = append(losses, p.Loss)
+		if onStep != nil {
+			onStep(p.Step, p.Loss)
+		}
+	})
 	if err != nil {
 		return losses, fmt.Errorf("train: %s: %w", method, err)
 	}
