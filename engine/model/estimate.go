@@ -116,7 +116,7 @@ func EstimateTraining(g *GPU, set *peft.Set, opt TrainOptions) (TrainEstimate, e
 const paramsBytesPerCall = 32
 
 // plannedTrainer is a Trainer with its shapes set and nothing allocated,
-// checked as NewTrainer checks them.
+// checked: the first part of NewTrainer, which the estimate shares.
 func plannedTrainer(g *GPU, set *peft.Set, opt TrainOptions) (*Trainer, error) {
 	s := g.Spec
 	if opt.B < 1 || opt.T < 1 {

@@ -100,27 +100,15 @@ func (t *Trainer) reseed(training bool) error {
 
 // NewTrainer records the training program of set's methods on g.
 func NewTrainer(g *GPU, set *peft.Set, opt TrainOptions) (*Trainer, error) {
-	s := g.Spec
-	if opt.B < 1 || opt.T < 1 {
-		return nil, fmt.Errorf("model: train shape %d x %d", opt.B, opt.T)
-	}
-	t := &Trainer{g: g, set: set, opt: opt, P: set.VirtualTokens(), Pp: set.PrefixTokens()}
-	t.Tp = t.P + opt.T
-	t.S = t.Pp + t.Tp
-	t.n = opt.B * t.Tp
-	if t.S > g.MaxPositions() {
-		return nil, fmt.Errorf("model: %d tokens per sequence (%d virtual + %d prefix + %d real) are more than the %d positions this engine runs for %s",
-			t.S, t.P, t.Pp, opt.T, g.MaxPositions(), s.Name)
-	}
-	if got, want := set.Dims, PEFTDims(s); got != want {
-		return nil, fmt.Errorf("model: the PEFT set was made for %+v, not this model (%+v)", got, want)
+	t, err := plannedTrainer(g, set, opt)
+	if err != nil {
+		return nil, err
 	}
 	if isFull(set) {
 		if err := t.checkFull(); err != nil {
 			return nil, err
 		}
 	}
-	var err error
 	if t.k, err = newTrainKernels(g); err != nil {
 		return nil, err
 	}

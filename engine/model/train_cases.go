@@ -118,13 +118,41 @@ func checkTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, 
 	for i := range params {
 		params[i] += float32(0.05 * (2*rng.Float64() - 1))
 	}
-	batch := tinyBatch(cfg.Vocab, B, T)
-	g, err := LoadGPU(d, m, LoadOptions{HeadChunk: 256, EmbedChunk: 256})
+	return stepVsReference(d, m, set, params, LoadOptions{HeadChunk: 256, EmbedChunk: 256}, TrainOptions{}, B, T, micro)
+}
+
+// CheckFullGrads compares one full-parameter training step's loss and
+// the gradients of every weight with PEFTLoss on the reference, for the
+// F32 llama model cfg.
+func CheckFullGrads(d *gpu.Device, cfg RandomConfig, B, T int, recompute string) (string, error) {
+	m, _, err := RandomModel(cfg)
+	if err != nil {
+		return "", err
+	}
+	set, err := FullSet(m.Spec)
+	if err != nil {
+		return "", err
+	}
+	params, err := FullParamsOf(m, set)
+	if err != nil {
+		return "", err
+	}
+	return stepVsReference(d, m, set, params, LoadOptions{Full: set}, TrainOptions{Recompute: recompute}, B, T, 1)
+}
+
+// stepVsReference runs micro accumulated training steps of set on m (the
+// model loaded with load, the trainer with opt's other fields) from
+// params on tinyBatch, and compares the loss and the gradients with
+// PEFTLoss on the reference (its gradients times micro).
+func stepVsReference(d *gpu.Device, m *Model, set *peft.Set, params []float32, load LoadOptions, opt TrainOptions, B, T, micro int) (string, error) {
+	batch := tinyBatch(m.Spec.Vocab, B, T)
+	g, err := LoadGPU(d, m, load)
 	if err != nil {
 		return "", err
 	}
 	defer g.Free()
-	tr, err := NewTrainer(g, set, TrainOptions{B: B, T: T})
+	opt.B, opt.T = B, T
+	tr, err := NewTrainer(g, set, opt)
 	if err != nil {
 		return "", err
 	}
@@ -157,57 +185,6 @@ func checkTrainGrads(d *gpu.Device, cfg RandomConfig, configs []peft.Config, B, 
 	}
 	for i := range want {
 		want[i] *= float64(micro)
-	}
-	return compareGrads(set, step.Loss, loss, got, want)
-}
-
-// CheckFullGrads compares one full-parameter training step's loss and
-// the gradients of every weight with PEFTLoss on the reference, for the
-// F32 llama model cfg.
-func CheckFullGrads(d *gpu.Device, cfg RandomConfig, B, T int, recompute string) (string, error) {
-	m, _, err := RandomModel(cfg)
-	if err != nil {
-		return "", err
-	}
-	set, err := FullSet(m.Spec)
-	if err != nil {
-		return "", err
-	}
-	params, err := FullParamsOf(m, set)
-	if err != nil {
-		return "", err
-	}
-	g, err := LoadGPU(d, m, LoadOptions{Full: set})
-	if err != nil {
-		return "", err
-	}
-	defer g.Free()
-	tr, err := NewTrainer(g, set, TrainOptions{B: B, T: T, Recompute: recompute})
-	if err != nil {
-		return "", err
-	}
-	defer tr.Free()
-	batch := tinyBatch(cfg.Vocab, B, T)
-	step, err := tr.Step(batch, AdamWHyper{}, false)
-	if err != nil {
-		return "", err
-	}
-	got, err := tr.Grads()
-	if err != nil {
-		return "", err
-	}
-	r, err := LoadReference(m)
-	if err != nil {
-		return "", err
-	}
-	p64 := make([]float64, len(params))
-	for i, v := range params {
-		p64[i] = float64(v)
-	}
-	want := make([]float64, len(params))
-	loss, err := r.PEFTLoss(set, p64, PEFTBatch{B: B, T: T, Tokens: batch.Tokens, Targets: batch.Targets}, want)
-	if err != nil {
-		return "", err
 	}
 	return compareGrads(set, step.Loss, loss, got, want)
 }
