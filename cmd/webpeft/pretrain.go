@@ -70,7 +70,9 @@ func parsePretrainFlags(args []string) (*pretrainFlags, error) {
 		return nil, errors.New("pretrain --export needs --resume DIR")
 	}
 	if f.resume != "" {
-		return f, f.readResume()
+		stepsSet := false
+		fs.Visit(func(fl *flag.Flag) { stepsSet = stepsSet || fl.Name == "steps" })
+		return f, f.readResume(stepsSet)
 	}
 	if f.data == "" || f.tokenizer == "" || f.out == "" {
 		return nil, errors.New("pretrain needs --data, --tokenizer and --out (or --resume DIR)")
@@ -94,9 +96,9 @@ func (f *pretrainFlags) record() pretrainRecord {
 		LR: f.lr, WeightDecay: f.weightDecay, MaxGradNorm: f.maxGrad}
 }
 
-// readResume takes everything but --steps from DIR/pretrain.json (a later
-// --steps extends the run).
-func (f *pretrainFlags) readResume() error {
+// readResume takes everything from DIR/pretrain.json; only an explicit
+// --steps overrides the recorded count (to extend a finished run).
+func (f *pretrainFlags) readResume(stepsSet bool) error {
 	raw, err := os.ReadFile(filepath.Join(f.resume, pretrainJSON))
 	if err != nil {
 		return fmt.Errorf("pretrain --resume: %w", err)
@@ -105,7 +107,10 @@ func (f *pretrainFlags) readResume() error {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return fmt.Errorf("pretrain --resume: %s: %w", pretrainJSON, err)
 	}
-	steps := max(f.steps, r.Steps)
+	steps := r.Steps
+	if stepsSet {
+		steps = f.steps
+	}
 	f.cfg, f.data, f.val, f.valSplit, f.seq, f.batch, f.accum = r.Config, r.Data, r.Val, r.ValSplit, r.Seq, r.Batch, r.Accum
 	f.warmup, f.evalEvery, f.saveEvery, f.lr, f.weightDecay, f.maxGrad = r.Warmup, r.EvalEvery, r.SaveEvery, r.LR, r.WeightDecay, r.MaxGradNorm
 	f.steps, f.out, f.tokenizer = steps, f.resume, filepath.Join(f.resume, "tokenizer.json")
@@ -232,6 +237,10 @@ func (f *pretrainFlags) startState(tr *model.Trainer, params []float32) (*train.
 		return nil, fmt.Errorf("the checkpoint in %s has %d parameters, the model %d", f.resume, st.Set.Size, tr.Set().Size)
 	}
 	fmt.Fprintf(os.Stderr, "webpeft: resuming at step %d\n", st.Step)
+	// Steps logged after the checkpoint by the interrupted run are redone.
+	if err := train.TrimLog(filepath.Join(f.resume, "log.jsonl"), st.Step); err != nil {
+		return nil, err
+	}
 	return st, train.Resume(tr, st)
 }
 

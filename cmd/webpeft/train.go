@@ -250,7 +250,8 @@ func jsonFloat(v float64) string {
 // progressBar prints one updating line: step, loss, tokens/s, ETA.
 func progressBar(p train.Progress) {
 	frac := float64(p.Step) / float64(p.Steps)
-	eta := time.Duration(float64(p.Elapsed) / frac * (1 - frac)).Round(time.Second)
+	perStep := float64(p.Elapsed) / float64(p.Step-p.StartStep)
+	eta := time.Duration(perStep * float64(p.Steps-p.Step)).Round(time.Second)
 	bar := strings.Repeat("#", int(20*frac)) + strings.Repeat(".", 20-int(20*frac))
 	val := ""
 	if !math.IsNaN(p.ValLoss) {

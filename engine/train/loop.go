@@ -1,12 +1,15 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
 	"time"
 
 	"webpeft/engine/model"
@@ -30,6 +33,7 @@ type Options struct {
 // Progress is reported after every optimizer step.
 type Progress struct {
 	Step, Steps int
+	StartStep   int // where this run began: 0, or a resumed checkpoint's step
 	Loss        float64
 	ValLoss     float64 // NaN when not measured at this step
 	LR          float64
@@ -70,7 +74,7 @@ func Run(ctx context.Context, tr *model.Trainer, data *Batcher, val []Example, o
 		data.order = nil
 	}
 	sum := Summary{Steps: step, ValLoss: math.NaN()}
-	start, tokens := time.Now(), 0
+	start, tokens, startStep := time.Now(), 0, step
 	for step < opt.Steps {
 		if err := ctx.Err(); err != nil {
 			return sum, saveOr(tr, data, opt, step, err)
@@ -81,7 +85,7 @@ func Run(ctx context.Context, tr *model.Trainer, data *Batcher, val []Example, o
 		}
 		step++
 		tokens += n
-		p := Progress{Step: step, Steps: opt.Steps, Loss: loss, ValLoss: math.NaN(), LR: opt.Schedule.At(step),
+		p := Progress{Step: step, Steps: opt.Steps, StartStep: startStep, Loss: loss, ValLoss: math.NaN(), LR: opt.Schedule.At(step),
 			Elapsed: time.Since(start), TokensPerS: float64(tokens) / time.Since(start).Seconds()}
 		writeLog(log, logLine{Step: step, Loss: &p.Loss, LR: &p.LR, TokensPerS: &p.TokensPerS})
 		last := step == opt.Steps
@@ -194,6 +198,27 @@ func writeLog(w io.Writer, l logLine) {
 	}
 	b, _ := json.Marshal(l)
 	w.Write(append(b, '\n'))
+}
+
+// TrimLog drops the lines of the log.jsonl at path that are about steps
+// after step, so that a run resumed from step's checkpoint logs each step
+// once. A missing log is fine.
+func TrimLog(path string, step int) error {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var kept []byte
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		var l logLine
+		if json.Unmarshal(line, &l) == nil && l.Step <= step {
+			kept = append(kept, line...)
+		}
+	}
+	return os.WriteFile(path, kept, 0o644)
 }
 
 // Resume restores a checkpoint into tr (whose set must have the same

@@ -193,3 +193,21 @@ func minusOnes(n int) []int {
 	}
 	return v
 }
+
+func TestTrimLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.jsonl")
+	log := "{\"step\":1,\"loss\":3}\n{\"step\":2,\"loss\":2}\n{\"step\":2,\"val_loss\":2.5}\n{\"step\":3,\"loss\":1}\n"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := TrimLog(path, 2); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if want := "{\"step\":1,\"loss\":3}\n{\"step\":2,\"loss\":2}\n{\"step\":2,\"val_loss\":2.5}\n"; string(got) != want {
+		t.Errorf("trimmed log = %q, want %q", got, want)
+	}
+	if err := TrimLog(filepath.Join(t.TempDir(), "none.jsonl"), 2); err != nil {
+		t.Errorf("missing log: %v", err)
+	}
+}
