@@ -237,10 +237,6 @@ func (f *pretrainFlags) startState(tr *model.Trainer, params []float32) (*train.
 		return nil, fmt.Errorf("the checkpoint in %s has %d parameters, the model %d", f.resume, st.Set.Size, tr.Set().Size)
 	}
 	fmt.Fprintf(os.Stderr, "webpeft: resuming at step %d\n", st.Step)
-	// Steps logged after the checkpoint by the interrupted run are redone.
-	if err := train.TrimLog(filepath.Join(f.resume, "log.jsonl"), st.Step); err != nil {
-		return nil, err
-	}
 	return st, train.Resume(tr, st)
 }
 
@@ -249,7 +245,14 @@ func (f *pretrainFlags) run(tr *model.Trainer, m *model.Model, set *peft.Set, ex
 	if err != nil {
 		return err
 	}
-	log, err := os.OpenFile(filepath.Join(f.out, "log.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logPath := filepath.Join(f.out, "log.jsonl")
+	if st != nil {
+		// Steps the interrupted run logged after its checkpoint are redone.
+		if err := train.TrimLog(logPath, st.Step); err != nil {
+			return err
+		}
+	}
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
