@@ -13,6 +13,7 @@ import (
 
 	"webpeft/engine/model"
 	"webpeft/engine/tokenizer"
+	"webpeft/engine/train"
 )
 
 // stringList is a repeatable string flag (--stop A --stop B).
@@ -148,40 +149,11 @@ func cmdEval(args []string, out io.Writer) error {
 	return json.NewEncoder(out).Encode(res)
 }
 
-// readEvalText reads a .txt file whole, or joins the texts of a .jsonl
-// file's lines, naming the first broken line.
+// readEvalText reads the text of an eval file (train.EvalText).
 func readEvalText(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	if !strings.HasSuffix(path, ".jsonl") {
-		return string(b), nil
-	}
-	var parts []string
-	for i, line := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		var rec struct {
-			Text       *string `json:"text"`
-			Prompt     *string `json:"prompt"`
-			Completion *string `json:"completion"`
-		}
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			return "", fmt.Errorf("%s:%d: %v", path, i+1, err)
-		}
-		switch {
-		case rec.Text != nil:
-			parts = append(parts, *rec.Text)
-		case rec.Prompt != nil && rec.Completion != nil:
-			parts = append(parts, *rec.Prompt+*rec.Completion)
-		default:
-			return "", fmt.Errorf(`%s:%d: want {"text": ...} or {"prompt": ..., "completion": ...}`, path, i+1)
-		}
-	}
-	if len(parts) == 0 {
-		return "", fmt.Errorf("%s: no records", path)
-	}
-	return strings.Join(parts, "\n"), nil
+	return train.EvalText(b, path)
 }

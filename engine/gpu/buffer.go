@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sync/atomic"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -130,9 +129,9 @@ func (b *Buffer) UploadU32(off int, v []uint32) error {
 	return b.Upload(uint64(off)*4, out)
 }
 
-// Read copies size bytes at offset back to the host. It submits one copy
-// into a staging buffer and waits for it without blocking the device (see
-// wait). In a browser it must run on a goroutine, never in a js.FuncOf.
+// Read copies size bytes at offset back to the host: one submit of one
+// copy into a Readback, then its wait (see Readback.Bytes). A program
+// that needs a result records its own Readback instead.
 func (b *Buffer) Read(offset, size uint64) ([]byte, error) {
 	if err := b.usable(); err != nil {
 		return nil, err
@@ -141,38 +140,17 @@ func (b *Buffer) Read(offset, size uint64) ([]byte, error) {
 		return nil, fmt.Errorf("gpu: read of %d bytes at %d from %q (%d bytes): out of range or not 4-aligned",
 			size, offset, b.Label, b.Size)
 	}
-	d := b.d
-	staging, err := d.newBuffer(b.Label+".staging", size, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst)
+	rb, err := b.d.NewReadback(b.Label, size)
 	if err != nil {
 		return nil, err
 	}
-	defer staging.Free()
-	r := d.NewRecorder("read " + b.Label)
-	r.Copy(b, offset, staging, 0, size) // Copy adds the view offsets
+	defer rb.Free()
+	r := b.d.NewRecorder("read " + b.Label)
+	r.ReadBack(rb, b, offset)
 	if err := r.Submit(); err != nil {
 		return nil, err
 	}
-	var status atomic.Int32
-	status.Store(-1)
-	err = d.scoped(func() error {
-		return staging.buf.MapAsync(wgpu.MapModeRead, 0, size, func(s wgpu.BufferMapAsyncStatus) {
-			status.Store(int32(s))
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gpu: read %q: %w", b.Label, err)
-	}
-	if err := d.wait(func() bool { return status.Load() >= 0 }); err != nil {
-		return nil, fmt.Errorf("gpu: read %q: %w", b.Label, err)
-	}
-	if s := wgpu.BufferMapAsyncStatus(status.Load()); s != wgpu.BufferMapAsyncStatusSuccess {
-		return nil, fmt.Errorf("gpu: read %q: map failed (%s)", b.Label, s)
-	}
-	out := make([]byte, size)
-	copy(out, staging.buf.GetMappedRange(0, uint(size)))
-	staging.buf.Unmap()
-	d.count(func(s *Stats) { s.Reads++ })
-	return out, nil
+	return rb.Bytes()
 }
 
 // ReadF32 reads n float32 values from the start of the buffer.

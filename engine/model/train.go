@@ -56,6 +56,7 @@ type Trainer struct {
 	zeros                       *gpu.Buffer // source for clearing the gradients
 	split                       *splitGather
 	losses                      *gpu.Buffer
+	lossBack                    *gpu.Readback // losses, copied home by the step's own submit
 
 	recompute bool
 	xs        []*gpu.Buffer // (n, C) the input of each layer and the final residual
@@ -169,6 +170,10 @@ func (t *Trainer) Free() {
 		b.Free()
 	}
 	t.steps, t.bufs = nil, nil
+	if t.lossBack != nil {
+		t.lossBack.Free()
+		t.lossBack = nil
+	}
 	if t.k != nil {
 		t.k.free()
 	}
@@ -292,6 +297,7 @@ func (t *Trainer) Step(b Batch, h AdamWHyper, update bool) (TrainStep, error) {
 		// The next step starts from zero gradients.
 		r.Copy(t.zeros, 0, t.grads, 0, t.grads.Size)
 	}
+	r.ReadBack(t.lossBack, t.losses, 0)
 	if err := r.Submit(); err != nil {
 		return TrainStep{}, err
 	}
@@ -326,16 +332,17 @@ func (t *Trainer) Loss(b Batch) (float64, error) {
 			st.copy(r, 0)
 		}
 	}
+	r.ReadBack(t.lossBack, t.losses, 0)
 	if err := r.Submit(); err != nil {
 		return 0, err
 	}
 	return t.meanLoss(count)
 }
 
-// meanLoss reads the per-row losses (the step's only readback) and
-// returns their mean over the count target tokens.
+// meanLoss waits for the per-row losses (the step's only readback, in its
+// own submit) and returns their mean over the count target tokens.
 func (t *Trainer) meanLoss(count int) (float64, error) {
-	losses, err := t.losses.ReadF32(t.n)
+	losses, err := t.lossBack.F32()
 	if err != nil {
 		return 0, err
 	}

@@ -114,6 +114,9 @@ func (b *trainBuilder) alloc() {
 	if b.err != nil {
 		return
 	}
+	if t.lossBack, b.err = t.g.d.NewReadback("losses", 4*uint64(t.n)); b.err != nil {
+		return
+	}
 	t.pview, t.gview = map[string]*gpu.Buffer{}, map[string]*gpu.Buffer{}
 	for _, x := range t.set.Tensors {
 		pv, err := t.params.View(x.Name, 4*uint64(x.Off), 4*uint64(x.Len))
@@ -378,7 +381,7 @@ func (b *trainBuilder) layerForward(l int) {
 	}
 	b.fillKV(a.K, a.kr, l, "k")
 	b.fillKV(a.V, a.v, l, "v")
-	b.add(t.k.attnForward(a.atty, a.lse, a.qr, a.K, a.V, t.attnShape()))
+	b.addAll(t.k.attnForward(a.atty, a.lse, a.qr, a.K, a.V, t.attnShape()))
 	b.linear(a.o0, a.atty, w.o, w.ob, l, "o", a)
 	b.adapter(a.o, a.o0, l, "attn", a)
 	b.add(g.k.ew.Add(a.mid, x, a.o, t.n*s.Hidden))
