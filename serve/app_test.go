@@ -24,7 +24,7 @@ import (
 
 // The web app's tests: the JS API (webpeft.js) and the UI (index.html,
 // app.js) driven in the shared headless Chromium on SwiftShader, on the
-// stand-in model (site/models/standin.gguf).
+// default model (site/models/webpeft-default-q8_0.gguf).
 
 // appData is the small dataset the app tests train on: a few sentences
 // repeated, so that 20 LoRA steps visibly lower the loss even on random
@@ -104,9 +104,8 @@ type apiRun struct {
 
 type appInfo struct {
 	Model struct {
-		Name    string `json:"name"`
-		StandIn bool   `json:"standIn"`
-		Vocab   int    `json:"vocab"`
+		Name  string `json:"name"`
+		Vocab int    `json:"vocab"`
 	} `json:"model"`
 	Device struct {
 		Summary string `json:"summary"`
@@ -178,7 +177,7 @@ func apiScript() string {
 })()`
 }
 
-// TestBrowserAPI trains a LoRA on the stand-in model through webpeft.js
+// TestBrowserAPI trains a LoRA on the default model through webpeft.js
 // alone and checks the loss, the generations and the exported files.
 func TestBrowserAPI(t *testing.T) {
 	const budget = 10 * time.Minute
@@ -198,7 +197,7 @@ func TestBrowserAPI(t *testing.T) {
 	}
 	t.Logf("API run in %v on %s: %d steps, loss %.3f -> %.3f, val %.3f, %.1f tok/s", time.Since(start).Round(time.Second),
 		r.Info.Device.Summary, len(r.Steps), r.Steps[0].Loss, r.Summary.Loss, r.Summary.ValLoss, r.Summary.TokS)
-	if !r.Info.Model.StandIn || r.Progress == 0 {
+	if r.Info.Model.Name != defaultModelName || r.Progress == 0 {
 		t.Errorf("the default model: %+v, %d progress events", r.Info.Model, r.Progress)
 	}
 	checkSteps(t, r.Steps, r.Summary)
@@ -251,10 +250,16 @@ func checkSteps(t *testing.T, steps []stepEvent, sum trainSummary) {
 	}
 }
 
-// standIn opens the stand-in model and its tokenizer.
-func standIn(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
+// The app's default model (site/models/MODEL_CARD.md).
+const (
+	defaultModelPath = "../site/models/webpeft-default-q8_0.gguf"
+	defaultModelName = "webpeft-default"
+)
+
+// defaultModel opens the app's default model and its tokenizer.
+func defaultModel(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
 	t.Helper()
-	b, err := os.ReadFile(standInPath)
+	b, err := os.ReadFile(defaultModelPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +280,7 @@ func standIn(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
 // with them is the one the browser reported.
 func checkAdapterFiles(t *testing.T, files map[string][]byte, valLoss float64) {
 	t.Helper()
-	m, tok := standIn(t)
+	m, tok := defaultModel(t)
 	dims, info := model.PEFTDims(m.Spec), model.PEFTInfo(m.Spec)
 	need := func(name string) []byte {
 		b, ok := files[name]

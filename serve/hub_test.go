@@ -22,7 +22,7 @@ import (
 	"webpeft/engine/model"
 )
 
-// writeHFFixture writes the stand-in model (site/models/standin.gguf) as
+// writeHFFixture writes the stand-in model (serve/testdata/standin.gguf) as
 // a Hugging Face folder in dir, with model.WriteHF: config.json,
 // tokenizer.json, tokenizer_config.json and model.safetensors (F32). With
 // shards > 1 the weights are split into model-0000N-of-0000M.safetensors
@@ -412,7 +412,7 @@ func TestBrowserHF(t *testing.T) {
     await wp.loadModel(list, { name: "tiny folder" });
     r.folderSample = await wp.generate(prompt, { maxTokens: 12, temperature: 1, seed: 3 });
     r.phase = "gguf";
-    await wp.loadModel("default");
+    await wp.loadModel(location.origin + "/test/standin.gguf", { cache: false });
     r.ggufSample = await wp.generate(prompt, { maxTokens: 12, temperature: 1, seed: 3 });
     r.phase = "done";
   })().catch((e) => { r.error = String((e && e.message) || e) + " (in " + r.phase + ")"; }).finally(() => { r.done = r.phase === "done" || r.error !== ""; });
@@ -423,6 +423,7 @@ func TestBrowserHF(t *testing.T) {
 		testRoutes.Handle("/test/hffolder/", http.StripPrefix("/test/hffolder/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.FileServer(http.Dir(hfFolder.Load().(string))).ServeHTTP(w, r)
 		})))
+		testRoutes.HandleFunc("/test/standin.gguf", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, standInPath) })
 	})
 	js(t, ctx, script)
 	r := waitFor(t, ctx, "the Hub load", `JSON.stringify(window.hfRun)`, 4*time.Minute, func(r hfRun) bool { return r.Done || r.Phase == "waitOffline" })

@@ -12,11 +12,12 @@ import (
 	"webpeft/engine/tokenizer"
 )
 
-// The web app's "default" model, until a real pre-trained one is embedded,
-// is a stand-in: a small llama with seeded random weights (so its samples
-// are gibberish) and a real tokenizer, GPT-2's byte-level BPE cut to its
-// first standInVocab tokens, written by the project's own GGUF writer.
-// It lives in site/models/standin.gguf.
+// The stand-in is a test fixture: a small llama with seeded random weights
+// (so its samples are gibberish) and a real tokenizer, GPT-2's byte-level
+// BPE cut to its first standInVocab tokens, written by the project's own
+// GGUF writer. The Hugging Face folder and download tests serve it (it was
+// the app's default until the pre-trained webpeft-default replaced it).
+// It lives in serve/testdata/standin.gguf.
 //
 // Rebuild it (from testdata/tokenizers/ggml-vocab-gpt-2.gguf) with
 //
@@ -25,7 +26,7 @@ import (
 // Without the variable the test rebuilds it from the committed file's own
 // vocabulary and checks that the bytes are identical.
 const (
-	standInPath  = "../site/models/standin.gguf"
+	standInPath  = "testdata/standin.gguf"
 	standInVocab = 4096
 	// StandInName is the general.name the app shows (with "stand-in").
 	standInName = "webpeft stand-in (random weights)"

@@ -83,7 +83,7 @@ func TestBrowserAppCheckpoint(t *testing.T) {
 	tFirst := time.Since(t0)
 	raw, gz := wasmSizes(t, base)
 	t.Logf("main.wasm: %d bytes (%.2f MiB), %d bytes (%.2f MiB) as the server sends it gzipped", raw, float64(raw)/(1<<20), gz, float64(gz)/(1<<20))
-	t.Logf("time to the first trained step of the default model (stand-in, LoRA, seq %d) from opening the page: %.1f s "+
+	t.Logf("time to the first trained step of the default model (webpeft-default, LoRA, seq %d) from opening the page: %.1f s "+
 		"(engine started %.1f s, model loaded and data counted %.1f s); headless Chromium, SwiftShader, a loaded 2-core machine",
 		appSeq, tFirst.Seconds(), tReady.Seconds(), tLoaded.Seconds())
 

@@ -30,8 +30,7 @@ type appState struct {
 	Error       string `json:"error"`
 	Unsupported string `json:"unsupported"`
 	Model       *struct {
-		Name    string `json:"name"`
-		StandIn bool   `json:"standIn"`
+		Name string `json:"name"`
 	} `json:"model"`
 	Adapter *struct {
 		Methods    []string `json:"methods"`
@@ -92,12 +91,12 @@ func checkEstimate(t *testing.T, ctx context.Context, steps int) trainEstimate {
 	if shown, _ := strconv.ParseFloat(m[1], 64); math.Abs(shown-float64(e.GPUBytes)/(1<<20)) > 0.06 {
 		t.Errorf("the page shows %s MiB for an estimate of %d bytes", m[1], e.GPUBytes)
 	}
-	// The stand-in: about 1 MiB of weights, a program of a few MiB.
+	// The default model: about 3.6 MiB of weights, a program of a few MiB.
 	if e.WeightBytes == 0 || e.ProgramBytes < 64<<10 || e.GPUBytes != e.WeightBytes+e.ProgramBytes || e.GPUBytes > 256<<20 || e.OverBudget {
-		t.Errorf("implausible memory estimate for the stand-in: %+v", e)
+		t.Errorf("implausible memory estimate for the default model: %+v", e)
 	}
 	if e.FlopsPerStep < 1e6 || e.FlopsPerStep > 1e11 || e.EstimatedSeconds == nil || *e.EstimatedSeconds <= 0 || *e.EstimatedSeconds > 3600 {
-		t.Errorf("implausible work or time estimate for %d steps of the stand-in: %+v", steps, e)
+		t.Errorf("implausible work or time estimate for %d steps of the default model: %+v", steps, e)
 	}
 	setField(t, ctx, "batch", 2)
 	more := waitApp(t, ctx, "the estimate of batch 2", time.Minute, func(s appState) bool {
@@ -178,8 +177,8 @@ func prepareApp(t *testing.T, ctx context.Context, steps int) appState {
 	waitApp(t, ctx, "the engine to start", 2*time.Minute, func(s appState) bool { return s.Ready && s.Busy == "" })
 	click(t, ctx, "load-model")
 	st := waitApp(t, ctx, "the default model to load", 2*time.Minute, func(s appState) bool { return s.Model != nil && s.Busy == "" })
-	if !st.Model.StandIn {
-		t.Errorf("the default model is %q, not the stand-in", st.Model.Name)
+	if st.Model.Name != defaultModelName {
+		t.Errorf("the default model is %q, not %s", st.Model.Name, defaultModelName)
 	}
 	setField(t, ctx, "data-text", appData)
 	setField(t, ctx, "steps", steps)
@@ -435,8 +434,8 @@ func TestBrowserAppStaysLocal(t *testing.T) {
 		}
 	}
 	// Both records must see the engine's requests, or they prove nothing.
-	for _, p := range []string{"/index.html", "/app.js", "/webpeft.js", "/worker.js", "/main.wasm", "/models/standin.gguf",
-		"/index.html#devtools", "/models/standin.gguf#devtools"} {
+	for _, p := range []string{"/index.html", "/app.js", "/webpeft.js", "/worker.js", "/main.wasm", "/models/webpeft-default-q8_0.gguf",
+		"/index.html#devtools", "/models/webpeft-default-q8_0.gguf#devtools"} {
 		if !paths[p] {
 			t.Errorf("the records have no request for %s", p)
 		}
@@ -446,7 +445,7 @@ func TestBrowserAppStaysLocal(t *testing.T) {
 }
 
 // TestBrowserAppOffline visits the app once (its service worker caches
-// the app shell and the stand-in model), cuts the network, reloads, and
+// the app shell and the default model), cuts the network, reloads, and
 // loads the default model and generates from the cache. It runs on the
 // site's second origin, so that its service worker stays away from the
 // other tests' pages.
@@ -465,7 +464,7 @@ func TestBrowserAppOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"/main.wasm", "/worker.js", "/models/standin.gguf"} {
+	for _, want := range []string{"/main.wasm", "/worker.js", "/models/webpeft-default-q8_0.gguf"} {
 		if !strings.Contains(raw, want+`"`) {
 			t.Errorf("the service worker's cache lacks %s: %s", want, raw)
 		}

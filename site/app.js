@@ -25,6 +25,8 @@ const state = {
   resume: null, // the unfinished run found at start: {id, step, steps, model}
   resumedFrom: 0, // the step the current run resumed from (0: a fresh run)
   checkpoints: [], // the steps checkpointed in this session
+  valData: null, // an example's held-out validation text: {name, text}
+  improvement: null, // after training with valData: {name, base, adapted, change} (losses; change a fraction)
   error: "",
   log: [],
 };
@@ -185,7 +187,7 @@ async function loadModel() {
     bar.value = 1;
     applyInfo(info);
     const m = info.model;
-    $("model-status").textContent = `Loaded ${m.standIn ? "the stand-in model (random weights)" : m.name}.`;
+    $("model-status").textContent = `Loaded ${m.name}.`;
     $("prompt").value ||= "Once upon a time";
     updateStats();
     loaded = true;
@@ -261,7 +263,7 @@ function applyInfo(info) {
     const types = Object.entries(m.types).map(([t, n]) => `${n} ${t}`).join(", ");
     $("model-info").innerHTML = "";
     const rows = [
-      ["Model", m.standIn ? `${m.name}` : m.name],
+      ["Model", m.name],
       ["Architecture", `${m.architecture}: ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads (${m.kvHeads} KV), vocabulary ${m.vocab}`],
       ["Context", `${m.maxPositions} positions`],
       ["Weights", `${mib(m.weightBytes)} on the GPU (${types} tensors)`],
@@ -354,19 +356,59 @@ async function openDataFile() {
 }
 
 // openExample loads one of the demo datasets shipped in data/ (see
-// data/LICENSE.md) with settings that suit it.
-async function openExample(file, method) {
+// data/LICENSE.md) with its held-out validation split, so that training
+// ends with the base and the adapted model measured on the same unseen
+// text.
+async function openExample(file, valFile, method, settings = {}) {
+  const get = async (f) => {
+    const res = await fetch(`data/${f}`);
+    if (!res.ok) throw new Error(`data/${f}: ${res.status} ${res.statusText}`);
+    return res.text();
+  };
   try {
-    const res = await fetch(`data/${file}`);
-    if (!res.ok) throw new Error(`data/${file}: ${res.status} ${res.statusText}`);
+    const [text, val] = await Promise.all([get(file), get(valFile)]);
     dataName = file;
-    $("data-text").value = await res.text();
+    $("data-text").value = text;
+    setValData({ name: valFile, text: val });
     $("method").value = method;
     methodChanged();
+    for (const [id, v] of Object.entries(settings)) {
+      if (id === "targets") for (const c of document.querySelectorAll('input[name="target"]')) c.checked = v.includes(c.value);
+      else $(id).value = v;
+      if (id === "lr") lrTouched = true;
+    }
     updateStats();
   } catch (e) {
     showError(e);
   }
+}
+
+// The Lincoln example's LoRA: every linear layer, rank 16, lr 3e-3, as
+// `make demo-eval` trains it (a rank-8 q,v LoRA moves the default model
+// less).
+const lincolnLoRA = { rank: 16, alpha: 32, lr: 3e-3, targets: ["q", "k", "v", "o", "gate", "up", "down"] };
+
+// setValData sets (or with null clears) the held-out validation text.
+function setValData(v) {
+  state.valData = v;
+  $("val-data").hidden = !v;
+  $("val-data-name").textContent = v ? v.name : "";
+  $("val-split").disabled = !!v;
+}
+
+// measureImprovement scores the held-out validation text with the base
+// model and with the trained adapter (webpeft eval's loss), and shows the
+// change.
+async function measureImprovement() {
+  const v = state.valData;
+  $("improvement").textContent = `Measuring the base and the adapted model on ${v.name}…`;
+  const base = await wp.evaluate(v.text, { dataName: v.name });
+  const adapted = await wp.evaluate(v.text, { dataName: v.name, adapter: true });
+  const change = (adapted.loss - base.loss) / base.loss;
+  state.improvement = { name: v.name, base: base.loss, adapted: adapted.loss, change, tokens: base.tokens };
+  $("improvement").textContent = `Held-out ${v.name} (${base.tokens.toLocaleString()} tokens): loss ${base.loss.toFixed(3)} ` +
+    `(perplexity ${base.perplexity.toFixed(1)}) with the base model, ${adapted.loss.toFixed(3)} (perplexity ` +
+    `${adapted.perplexity.toFixed(1)}) with the adapter: ${(100 * change).toFixed(1)}%.`;
 }
 
 // --- method -------------------------------------------------------------------
@@ -391,7 +433,12 @@ function trainOptions(strict = true) {
     data: $("data-text").value, dataName, method, steps: num("steps"), seq: num("seq"), batch: num("batch"),
     lr: num("lr"), schedule: $("schedule").value, valSplit: num("val-split"), seed: 1,
   };
+  if (state.valData) {
+    o.valData = state.valData.text;
+    o.valDataName = state.valData.name;
+  }
   if (num("checkpoint-every") > 0) o.checkpointEvery = num("checkpoint-every");
+  if (num("eval-every") > 0) o.evalEvery = num("eval-every");
   if (method === "lora") {
     o.rank = num("rank");
     o.alpha = num("alpha");
@@ -410,11 +457,13 @@ function trainOptions(strict = true) {
 function showOptions(o) {
   $("data-text").value = o.data || "";
   dataName = o.dataName || "";
+  setValData(o.valData ? { name: o.valDataName || "validation.txt", text: o.valData } : null);
   $("method").value = o.method || "lora";
   lrTouched = true;
   methodChanged();
   const fields = { steps: "steps", seq: "seq", batch: "batch", lr: "lr", schedule: "schedule", valSplit: "val-split", rank: "rank",
-    alpha: "alpha", virtualTokens: "virtual-tokens", bottleneck: "bottleneck", checkpointEvery: "checkpoint-every" };
+    alpha: "alpha", virtualTokens: "virtual-tokens", bottleneck: "bottleneck", checkpointEvery: "checkpoint-every",
+    evalEvery: "eval-every" };
   for (const [k, id] of Object.entries(fields)) if (o[k] !== undefined && o[k] !== null) $(id).value = o[k];
   if (o.targets) for (const c of document.querySelectorAll('input[name="target"]')) c.checked = o.targets.includes(c.value);
 }
@@ -496,6 +545,8 @@ async function runTraining(train) {
   state.training = null;
   state.paused = false;
   state.summary = null;
+  state.improvement = null;
+  $("improvement").textContent = "";
   state.resumedFrom = 0;
   for (const id of ["m-step", "m-loss", "m-val", "m-speed", "m-eta"]) $(id).textContent = "–";
   makeChart();
@@ -537,6 +588,7 @@ async function runTraining(train) {
     $("train-status").textContent = `${sum.stopped ? "Stopped" : "Done"} after ${sum.steps} steps: loss ${sum.loss?.toFixed(4)}` +
       (sum.valLoss !== null ? `, validation ${sum.valLoss.toFixed(4)}` : "") + `, ${sum.tokensPerSecond?.toFixed(1)} tokens/s.`;
     applyInfo(await wp.info());
+    if (state.valData) await measureImprovement();
   } catch (e) {
     $("train-status").textContent = "Training failed.";
     showError(e);
@@ -646,12 +698,13 @@ async function main() {
   $("model-folder").onchange = () => { document.querySelector('input[value="folder"]').checked = true; };
   $("model-token").value = localStorage.getItem("webpeft.hfToken") || "";
   $("resume-discard").onclick = discardRun;
-  $("data-text").oninput = () => { dataName = ""; updateStats(); };
+  $("data-text").oninput = () => { dataName = ""; setValData(null); updateStats(); };
   $("data-file").onchange = openDataFile;
-  $("example-lincoln").onclick = () => openExample("lincoln-train.txt", "lora");
-  $("example-spam").onclick = () => openExample("spam-train.jsonl", "lora");
+  $("example-lincoln").onclick = () => openExample("lincoln-train.txt", "lincoln-val.txt", "lora", lincolnLoRA);
+  $("example-spam").onclick = () => openExample("spam-train.jsonl", "spam-val.jsonl", "lora");
+  $("val-data-clear").onclick = () => { setValData(null); updateStats(); };
   // Every setting that changes the data's split or the estimate.
-  for (const id of ["seq", "val-split", "batch", "steps", "rank", "virtual-tokens", "bottleneck"]) $(id).oninput = updateStats;
+  for (const id of ["seq", "val-split", "batch", "steps", "rank", "virtual-tokens", "bottleneck", "eval-every"]) $(id).oninput = updateStats;
   for (const c of document.querySelectorAll('input[name="target"]')) c.onchange = updateStats;
   $("method").onchange = () => { methodChanged(); updateStats(); };
   $("lr").oninput = () => { lrTouched = true; };

@@ -1,13 +1,13 @@
 // sw.js is the app's service worker: it keeps the app shell (pages,
-// scripts, the engine's wasm, the stand-in model) in the Cache API so that
+// scripts, the engine's wasm, the default model) in the Cache API so that
 // the app works offline after a first visit. Requests go to the network
 // first (so an updated site is seen at once) and fall back to the cache;
 // Range requests (the engine streams models with them) are answered from a
 // cached whole file, sliced.
-const CACHE = "webpeft-shell-v2";
+const CACHE = "webpeft-shell-v3";
 const SHELL = [
   "./", "app.js", "app.css", "webpeft.js", "worker.js", "wasm_exec.js", "main.wasm",
-  "vendor/uplot/uPlot.esm.js", "vendor/uplot/uPlot.min.css", "models/standin.gguf",
+  "vendor/uplot/uPlot.esm.js", "vendor/uplot/uPlot.min.css", "models/webpeft-default-q8_0.gguf",
   "manifest.webmanifest", "icon.svg", "api.html", "store.js",
 ];
 // Only the shell and the site's own files are kept here: models the user

@@ -18,9 +18,10 @@
 
 const here = new URL(".", import.meta.url);
 
-/** The model "default" loads: until a pre-trained model is embedded, a
- * small stand-in with random weights and GPT-2's tokenizer. */
-export const DEFAULT_MODEL = new URL("models/standin.gguf", here).href;
+/** The model "default" loads: webpeft-default, a 3.4M-parameter llama
+ * pre-trained by this project on State of the Union addresses
+ * (models/MODEL_CARD.md). */
+export const DEFAULT_MODEL = new URL("models/webpeft-default-q8_0.gguf", here).href;
 
 /** Adapter export formats. */
 export const FORMATS = ["native", "peft", "gguf"];
@@ -236,7 +237,9 @@ export class WebPeft {
    * "prompt", "prefix", "ia3", "adapter", or several comma-separated),
    * steps (default one epoch), epochs, seq (128), batch (1), accum (1),
    * lr (per method), schedule ("cosine", "linear", "constant"), warmup,
-   * weightDecay, maxGradNorm (1), valSplit (0.1), evalEvery (steps/10),
+   * weightDecay, maxGradNorm (1), valSplit (0.1), valData (a validation
+   * text read like data, named valDataName; then all of data trains and
+   * valSplit is ignored), evalEvery (steps/10),
    * seed, rank (8), alpha (16), targets (["q","v"]), dropout,
    * virtualTokens (20), promptInit, promptInitText, bottleneck (16),
    * adapterType, adapterAct, checkpointEvery (steps/10). With
@@ -308,6 +311,20 @@ export class WebPeft {
   }
 
   /**
+   * evaluate scores a text as `webpeft eval` does: the mean cross-entropy
+   * per token (nats) of the loaded model, with the current adapter when
+   * adapter is true, over consecutive windows of up to window tokens
+   * (512). dataName ending in .jsonl joins its records' texts. onProgress
+   * receives {done, total} tokens. Resolves to {loss, perplexity, tokens}.
+   */
+  evaluate(data, { dataName, adapter = false, window, onProgress } = {}) {
+    if (typeof data !== "string") throw new WebPeftError("evaluate wants a text");
+    return this._call("evaluate", { data, dataName, adapter, window }, (ev) => {
+      if (ev.type === "progress") onProgress?.(ev);
+    });
+  }
+
+  /**
    * exportAdapter returns the current adapter's files as File objects:
    * "peft" (Hugging Face PEFT: adapter_config.json +
    * adapter_model.safetensors; LoRA, IA3, prompt and prefix tuning),
@@ -356,7 +373,7 @@ export class WebPeft {
 
   /**
    * info: {model: {name, architecture, vocab, hidden, layers, heads,
-   * kvHeads, context, maxPositions, bytes, weightBytes, types, standIn, …}
+   * kvHeads, context, maxPositions, bytes, weightBytes, types, …}
    * | null, device: {adapter, cpu, summary, features, limits} | null,
    * adapter: {name, methods, parameters, steps, configs} | null, busy}.
    */

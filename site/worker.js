@@ -8,7 +8,7 @@
 //     {id, event} for each progress event, then {id, result} or
 //     {id, error}. Calls: loadModel, dataStats, train, resumeRun, runs,
 //     run, deleteRun, cachedModels, deleteCachedModel, generate,
-//     exportAdapter, loadAdapter, info, pause, resume, stop. pause,
+//     evaluate, exportAdapter, loadAdapter, info, pause, resume, stop. pause,
 //     resume and stop act at once, even while another call runs. The
 //     storage calls (OPFS: training runs and the model cache) are in
 //     store.js.
@@ -131,6 +131,8 @@ async function call(webpeft, name, args, emit) {
       return webpeftStore.models.remove(args.key);
     case "generate":
       return await webpeft.generate(JSON.stringify(args), emit);
+    case "evaluate":
+      return parse(await webpeft.evaluate(JSON.stringify(args), emit));
     case "exportAdapter":
       return await webpeft.exportAdapter(args.format || "native");
     case "loadAdapter":

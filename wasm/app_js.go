@@ -102,6 +102,11 @@ func (a *app) jsAPI() map[string]func(this safejs.Value, args []safejs.Value) an
 				return a.run("loading an adapter", func() (any, error) { return a.loadAdapter(files) })
 			})
 		},
+		// evaluate(optionsJSON, onEvent) -> Promise<{loss, perplexity, tokens}>
+		"evaluate": func(_ safejs.Value, args []safejs.Value) any {
+			opt, emit := jsonArg(args, 0), emitter(arg(args, 1))
+			return promiseOf(func() (any, error) { return a.run("evaluating", func() (any, error) { return a.evaluate(opt, emit) }) })
+		},
 		// info() -> Promise<infoJSON>
 		"info": func(_ safejs.Value, _ []safejs.Value) any {
 			return promiseOf(func() (any, error) { return a.infoJSON() })
@@ -432,7 +437,7 @@ func (a *app) info() map[string]any {
 		out["model"] = map[string]any{"name": s.Name, "source": a.source, "architecture": s.Arch, "vocab": s.Vocab,
 			"hidden": s.Hidden, "ffn": s.FFN, "layers": s.Layers, "heads": s.Heads, "kvHeads": s.KVHeads, "headDim": s.HeadDim,
 			"context": s.Context, "maxPositions": a.g.MaxPositions(), "bytes": a.m.Bytes, "weightBytes": a.g.WeightBytes,
-			"types": types, "chatTemplate": a.m.ChatTemplate != "", "standIn": strings.Contains(s.Name, "stand-in"),
+			"types": types, "chatTemplate": a.m.ChatTemplate != "",
 			"gpuBytes": a.dev.Stats().LiveBytes}
 	}
 	if a.set != nil {
@@ -461,24 +466,28 @@ func (a *app) infoJSON() (any, error) {
 
 // trainOptions are train's options; zero fields take the CLI's defaults.
 type trainOptions struct {
-	Data      string   `json:"data"`
-	DataName  string   `json:"dataName"` // a .jsonl name reads JSON lines
-	Method    string   `json:"method"`   // lora, prompt, prefix, ia3, adapter (comma-separated: several)
-	Steps     int      `json:"steps"`    // 0: one epoch
-	Epochs    int      `json:"epochs"`
-	Seq       int      `json:"seq"`
-	Batch     int      `json:"batch"`
-	Accum     int      `json:"accum"`
-	LR        float64  `json:"lr"`
-	Schedule  string   `json:"schedule"`
-	Warmup    int      `json:"warmup"`
-	WD        float64  `json:"weightDecay"`
-	ClipNorm  *float64 `json:"maxGradNorm"`
-	ValSplit  *float64 `json:"valSplit"`
-	EvalEvery int      `json:"evalEvery"`
-	Seed      uint64   `json:"seed"`
-	Recompute string   `json:"recompute"`
-	OnBadLine string   `json:"onBadLine"`
+	Data     string   `json:"data"`
+	DataName string   `json:"dataName"` // a .jsonl name reads JSON lines
+	Method   string   `json:"method"`   // lora, prompt, prefix, ia3, adapter (comma-separated: several)
+	Steps    int      `json:"steps"`    // 0: one epoch
+	Epochs   int      `json:"epochs"`
+	Seq      int      `json:"seq"`
+	Batch    int      `json:"batch"`
+	Accum    int      `json:"accum"`
+	LR       float64  `json:"lr"`
+	Schedule string   `json:"schedule"`
+	Warmup   int      `json:"warmup"`
+	WD       float64  `json:"weightDecay"`
+	ClipNorm *float64 `json:"maxGradNorm"`
+	ValSplit *float64 `json:"valSplit"`
+	// ValData, when given, is the validation set (read like Data, named
+	// ValDataName); then all of Data trains and ValSplit is ignored.
+	ValData     string `json:"valData"`
+	ValDataName string `json:"valDataName"`
+	EvalEvery   int    `json:"evalEvery"`
+	Seed        uint64 `json:"seed"`
+	Recompute   string `json:"recompute"`
+	OnBadLine   string `json:"onBadLine"`
 
 	Rank          int      `json:"rank"`
 	Alpha         float64  `json:"alpha"`
@@ -565,13 +574,24 @@ func (a *app) examples(o *trainOptions, warn func(string)) (all, trainSet, val [
 	if name == "" {
 		name = "data.txt"
 	}
-	all, err = train.Load(strings.NewReader(o.Data), name, train.Codec{Tok: a.tok, Vocab: a.m.Vocab, ChatTemplate: a.m.ChatTemplate},
-		train.DataOptions{Seq: o.Seq, OnBadLine: o.OnBadLine, Warn: warn})
+	codec := train.Codec{Tok: a.tok, Vocab: a.m.Vocab, ChatTemplate: a.m.ChatTemplate}
+	opt := train.DataOptions{Seq: o.Seq, OnBadLine: o.OnBadLine, Warn: warn}
+	all, err = train.Load(strings.NewReader(o.Data), name, codec, opt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	trainSet, val = train.Split(all, *o.ValSplit, o.Seed)
-	return all, trainSet, val, nil
+	if o.ValData == "" {
+		trainSet, val = train.Split(all, *o.ValSplit, o.Seed)
+		return all, trainSet, val, nil
+	}
+	valName := o.ValDataName
+	if valName == "" {
+		valName = "validation.txt"
+	}
+	if val, err = train.Load(strings.NewReader(o.ValData), valName, codec, opt); err != nil {
+		return nil, nil, nil, fmt.Errorf("validation data: %w", err)
+	}
+	return all, all, val, nil
 }
 
 // dataStats tokenizes the data as train would and counts.
@@ -946,6 +966,53 @@ func (a *app) generate(raw []byte, emit func(map[string]any)) (any, error) {
 		return nil, err
 	}
 	return text, nil
+}
+
+type evaluateOptions struct {
+	Data     string `json:"data"`
+	DataName string `json:"dataName"` // a .jsonl name joins its records' texts
+	Adapter  bool   `json:"adapter"`  // with the current adapter
+	Window   int    `json:"window"`   // tokens per forward pass (0: 512, at most the model's positions)
+}
+
+// evaluate is webpeft eval in the browser: the mean token loss of a text
+// (model.AdapterEval), with or without the current adapter.
+func (a *app) evaluate(raw []byte, emit func(map[string]any)) (any, error) {
+	if err := a.needModel(); err != nil {
+		return nil, err
+	}
+	var o evaluateOptions
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, fmt.Errorf("evaluate options: %w", err)
+	}
+	text, err := train.EvalText([]byte(o.Data), o.DataName)
+	if err != nil {
+		return nil, err
+	}
+	var ad *model.Adapter
+	if o.Adapter {
+		if a.ad == nil {
+			return nil, errors.New("there is no adapter yet: train one or load one")
+		}
+		ad = a.ad
+	}
+	if o.Window <= 0 {
+		o.Window = 512
+	}
+	o.Window = min(o.Window, a.g.MaxPositions()-1)
+	ids := a.tok.Encode(text, tokenizer.EncodeOptions{AddBOS: a.m.Vocab.AddBOS})
+	ctx := a.ctx()
+	res, err := a.g.AdapterEval(ids, o.Window, ad, func(done, total int) {
+		emit(map[string]any{"type": "progress", "done": done, "total": total})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(res)
+	return string(b), err
 }
 
 // exportAdapter returns the current adapter's files: "native"
