@@ -3,6 +3,7 @@
 package model
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -106,5 +107,44 @@ func BenchmarkTrainMemory(b *testing.B) {
 			b.ReportMetric(float64(extra)/(1<<20), "program-MiB")
 		}
 		tr.Free()
+	}
+}
+
+// BenchmarkTrainFamilies prints where a LoRA r=8 q,v training step of the
+// SmolLM2-135M-shaped Q8_0 model (sequence 128, batch 1) spends its time,
+// per kernel family (BenchTrainFamilies):
+//
+//	WEBPEFT_PROFILE_LAYERS=4 go test ./engine/model -run '^$' -bench TrainFamilies -benchtime 1x
+//
+// WEBPEFT_PROFILE_LAYERS cuts the model to that many layers (default: all
+// 30), WEBPEFT_PROFILE_T sets the sequence and WEBPEFT_PROFILE_REPS the
+// replays per family (default 2); WEBPEFT_PROFILE_BY=kernel times each
+// kernel file instead of each family.
+func BenchmarkTrainFamilies(b *testing.B) {
+	cfg := SmolLM2Shape(tensor.Q8_0)
+	envInt := func(name string, def int) int {
+		if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+			return v
+		}
+		return def
+	}
+	cfg.Layers = envInt("WEBPEFT_PROFILE_LAYERS", cfg.Layers)
+	T, reps := envInt("WEBPEFT_PROFILE_T", 128), envInt("WEBPEFT_PROFILE_REPS", 2)
+	d := gputest.Device(b)
+	for i := 0; i < b.N; i++ {
+		var by func(string) string
+		if os.Getenv("WEBPEFT_PROFILE_BY") == "kernel" {
+			by = func(k string) string { return k }
+		}
+		r, err := BenchTrainFamilies(d, cfg, TrainBenchSets()[0].Make, 1, T, reps, by)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "%d layers, T=%d: step %.3f s, copies alone %.3f s, train_matmul_time_fraction %.3f\n",
+			cfg.Layers, T, r.StepSeconds, r.CopySeconds, r.MatmulFraction)
+		for _, f := range r.Families {
+			fmt.Fprintf(os.Stderr, "  %-28s %5d dispatches %8.3f s %6.1f%%\n", f.Family, f.Dispatches, f.Seconds, 100*f.Fraction)
+		}
+		b.ReportMetric(r.StepSeconds, "step-s")
 	}
 }

@@ -27,7 +27,7 @@ type trainKernels struct {
 	attn   *ops.AttentionTrain
 	adamw  *ops.AdamW
 	drop   *ops.Dropout
-	extra  []*gpu.Buffer // buffers calls own (attention deltas)
+	extra  []*gpu.Buffer // buffers calls own (attention deltas and running sums)
 }
 
 func newTrainKernels(g *GPU) (*trainKernels, error) {
@@ -136,19 +136,27 @@ func (k *trainKernels) vocabBackward(dlogits, logits, targets, partials, dloss *
 	return k.vocabb.Call(dlogits, logits, targets, partials, dloss, rows, cols, col0, chunks)
 }
 
-func (k *trainKernels) attnForward(out, lse, q, kk, v *gpu.Buffer, s ops.AttnShape) (*gpu.Call, error) {
-	return k.attn.Forward(out, lse, q, kk, v, s)
+// attnForward returns the attention forward's dispatches (more than one
+// for long flash rows); the buffer they may share is freed with the
+// trainer.
+func (k *trainKernels) attnForward(out, lse, q, kk, v *gpu.Buffer, s ops.AttnShape) ([]*gpu.Call, error) {
+	c, err := k.attn.Forward(out, lse, q, kk, v, s)
+	if err != nil {
+		return nil, err
+	}
+	k.extra = append(k.extra, c.Owned...)
+	return c.Calls, nil
 }
 
-// attnBackward returns the attention backward's dispatches; the buffer
-// they share is freed with the trainer.
+// attnBackward returns the attention backward's dispatches; the buffers
+// they share are freed with the trainer.
 func (k *trainKernels) attnBackward(dq, dk, dv, dout, q, kk, v, out, lse *gpu.Buffer, s ops.AttnShape) ([]*gpu.Call, error) {
 	c, err := k.attn.Backward(dq, dk, dv, dout, q, kk, v, out, lse, s)
 	if err != nil {
 		return nil, err
 	}
-	k.extra = append(k.extra, c.Delta)
-	return []*gpu.Call{c.DQ, c.DKV}, nil
+	k.extra = append(k.extra, c.Owned...)
+	return c.Calls, nil
 }
 
 func (k *trainKernels) clip(scale, partial, grads *gpu.Buffer, n int, maxNorm float32) ([]*gpu.Call, error) {
@@ -177,4 +185,5 @@ func (k *trainKernels) free() {
 		b.Free()
 	}
 	k.extra = nil
+	k.attn.Free()
 }

@@ -14,7 +14,10 @@ import (
 // so no (T,S) probability matrix is ever stored: attention_dq_bwd.wgsl (one
 // workgroup per query row: dq and the row term delta) and then
 // attention_dkv_bwd.wgsl (one workgroup per key row: dk and dv). No pass
-// uses atomics. The kernels are built once, in NewAttentionTrain.
+// uses atomics. Long sequences, and every sequence on CPU adapters, run the
+// flash variant instead (attention_flash.go: one invocation per row, an
+// online softmax over key blocks, no workgroup memory). The kernels are
+// built once, in NewAttentionTrain.
 //
 // Shapes are AttnShape's: q, out, dout and dq are (B,T,NH,HS); k, v, dk and
 // dv are (B,S,NKV,HS); lse and delta are (B,NH,T). The queries sit at
@@ -24,6 +27,14 @@ import (
 type AttentionTrain struct {
 	d            *gpu.Device
 	fwd, dq, dkv *gpu.Kernel
+	// The flash kernels (attention_flash.go) run every shape with
+	// S >= FlashFrom or S > 2048 (the others' workgroup-memory limit) and
+	// HS % 4 == 0. NewAttentionTrain sets FlashFromCPU on software
+	// adapters, FlashFromGPU on real ones.
+	FlashFrom       int
+	ffwd, fdq, fdkv *gpu.Kernel
+	none            *gpu.Buffer // bound as the flash forward's running sum when it needs none
+	tripBudget      int         // loop trips per flash invocation (attnMaxTrips)
 }
 
 const (
@@ -50,7 +61,7 @@ func attnTrainParamsOf(s AttnShape, rows int) attnTrainParams {
 	}
 }
 
-// NewAttentionTrain builds the three kernels on d.
+// NewAttentionTrain builds the kernels on d.
 func NewAttentionTrain(d *gpu.Device) (*AttentionTrain, error) {
 	fwd, err := d.Kernel("attention_lse_fwd.wgsl", rowReduce,
 		gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.ReadWrite, gpu.Uniform)
@@ -67,17 +78,60 @@ func NewAttentionTrain(d *gpu.Device) (*AttentionTrain, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AttentionTrain{d: d, fwd: fwd, dq: dq, dkv: dkv}, nil
+	a := &AttentionTrain{d: d, fwd: fwd, dq: dq, dkv: dkv, FlashFrom: FlashFromGPU, tripBudget: attnMaxTrips}
+	if d.Info.IsCPU() {
+		a.FlashFrom = FlashFromCPU
+	}
+	if a.ffwd, a.fdq, a.fdkv, err = newFlashKernels(d); err != nil {
+		return nil, err
+	}
+	if a.none, err = d.NewBuffer("attention.no-lsum", 4); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Free releases the placeholder buffer.
+func (a *AttentionTrain) Free() { a.none.Free() }
+
+// AttnCalls is one attention pass ready to record: its dispatches, in
+// order, and the buffers they own (the backward's delta, a chunked
+// forward's running sums).
+type AttnCalls struct {
+	Calls []*gpu.Call
+	Owned []*gpu.Buffer
+}
+
+// Record appends the dispatches to r, in order.
+func (c *AttnCalls) Record(r *gpu.Recorder) {
+	for _, call := range c.Calls {
+		r.Dispatch(call)
+	}
+}
+
+// Free releases the calls and the buffers they own.
+func (c *AttnCalls) Free() {
+	for _, call := range c.Calls {
+		call.Free()
+	}
+	for _, b := range c.Owned {
+		b.Free()
+	}
 }
 
 // Forward returns the call for causal grouped-query attention
 // (ref.AttentionForward, as Attention.Cached computes it) that also writes
 // lse[b,h,t] = log sum over s <= Pos0+t of exp(q[b,t,h,:] . k[b,s,g,:] /
 // sqrt(HS)), the log-sum-exp of query row (b,h,t)'s scaled scores, which
-// Backward needs. S <= 2048, HS <= 256.
-func (a *AttentionTrain) Forward(out, lse, q, k, v *gpu.Buffer, s AttnShape) (*gpu.Call, error) {
+// Backward needs. HS <= 256; S <= 2048 unless HS % 4 == 0 (the flash
+// kernels).
+func (a *AttentionTrain) Forward(out, lse, q, k, v *gpu.Buffer, s AttnShape) (*AttnCalls, error) {
 	name := a.fwd.Name
-	if err := checkAttnTrainShape(name, s); err != nil {
+	flash := a.useFlash(s)
+	if flash {
+		name = a.ffwd.Name
+	}
+	if err := checkAttnTrainShape(name, s, flash); err != nil {
 		return nil, err
 	}
 	if err := needFloats(name, s.B*s.T*s.NH*s.HS, out, q); err != nil {
@@ -89,32 +143,19 @@ func (a *AttentionTrain) Forward(out, lse, q, k, v *gpu.Buffer, s AttnShape) (*g
 	if err := needFloats(name, s.B*s.NH*s.T, lse); err != nil {
 		return nil, err
 	}
+	if flash {
+		return a.flashForward(out, lse, q, k, v, s)
+	}
 	rows := s.B * s.NH * s.T
 	grid, err := groupGrid(a.d, rows)
 	if err != nil {
 		return nil, err
 	}
-	return a.fwd.Call(grid, attnTrainParamsOf(s, rows), q, k, v, out, lse)
-}
-
-// AttnBackwardCalls is one attention backward ready to record: its two
-// dispatches and the (B,NH,T) delta buffer the first writes for the second.
-type AttnBackwardCalls struct {
-	DQ, DKV *gpu.Call
-	Delta   *gpu.Buffer // delta[b,h,t] = dout[b,t,h,:] . out[b,t,h,:]
-}
-
-// Record appends both dispatches to r, in order.
-func (c *AttnBackwardCalls) Record(r *gpu.Recorder) {
-	r.Dispatch(c.DQ)
-	r.Dispatch(c.DKV)
-}
-
-// Free releases the delta buffer and both calls.
-func (c *AttnBackwardCalls) Free() {
-	c.DQ.Free()
-	c.DKV.Free()
-	c.Delta.Free()
+	c, err := a.fwd.Call(grid, attnTrainParamsOf(s, rows), q, k, v, out, lse)
+	if err != nil {
+		return nil, err
+	}
+	return &AttnCalls{Calls: []*gpu.Call{c}}, nil
 }
 
 // Backward returns the dispatches of Forward's backward pass
@@ -129,9 +170,13 @@ func (c *AttnBackwardCalls) Free() {
 //
 // summed over the (t, s) pairs with s <= Pos0+t and, for dk and dv, over
 // the NH/NKV query heads of each key head. No gradient may alias an input.
-func (a *AttentionTrain) Backward(dq, dk, dv, dout, q, k, v, out, lse *gpu.Buffer, s AttnShape) (*AttnBackwardCalls, error) {
+func (a *AttentionTrain) Backward(dq, dk, dv, dout, q, k, v, out, lse *gpu.Buffer, s AttnShape) (*AttnCalls, error) {
 	name := a.dq.Name + "+" + a.dkv.Name
-	if err := checkAttnTrainShape(name, s); err != nil {
+	flash := a.useFlash(s)
+	if flash {
+		name = a.fdq.Name + "+" + a.fdkv.Name
+	}
+	if err := checkAttnTrainShape(name, s, flash); err != nil {
 		return nil, err
 	}
 	if err := needFloats(name, s.B*s.T*s.NH*s.HS, dq, dout, q, out); err != nil {
@@ -143,6 +188,9 @@ func (a *AttentionTrain) Backward(dq, dk, dv, dout, q, k, v, out, lse *gpu.Buffe
 	qrows, krows := s.B*s.NH*s.T, s.B*s.NKV*s.S
 	if err := needFloats(name, qrows, lse); err != nil {
 		return nil, err
+	}
+	if flash {
+		return a.flashBackward(dq, dk, dv, dout, q, k, v, out, lse, s)
 	}
 	qgrid, err := groupGrid(a.d, qrows)
 	if err != nil {
@@ -156,21 +204,33 @@ func (a *AttentionTrain) Backward(dq, dk, dv, dout, q, k, v, out, lse *gpu.Buffe
 	if err != nil {
 		return nil, err
 	}
-	c := &AttnBackwardCalls{Delta: delta}
-	c.DQ, err = a.dq.Call(qgrid, attnTrainParamsOf(s, qrows), dout, q, k, v, out, lse, dq, delta)
-	if err == nil {
-		c.DKV, err = a.dkv.Call(kgrid, attnTrainParamsOf(s, krows), dout, q, k, v, lse, delta, dk, dv)
-	}
-	if err != nil {
-		c.DQ.Free()
-		delta.Free()
-		return nil, err
+	c := &AttnCalls{Owned: []*gpu.Buffer{delta}}
+	for _, k := range []struct {
+		k    *gpu.Kernel
+		grid gpu.Grid
+		rows int
+		bufs []*gpu.Buffer
+	}{
+		{a.dq, qgrid, qrows, []*gpu.Buffer{dout, q, k, v, out, lse, dq, delta}},
+		{a.dkv, kgrid, krows, []*gpu.Buffer{dout, q, k, v, lse, delta, dk, dv}},
+	} {
+		call, err := k.k.Call(k.grid, attnTrainParamsOf(s, k.rows), k.bufs...)
+		if err != nil {
+			c.Free()
+			return nil, err
+		}
+		c.Calls = append(c.Calls, call)
 	}
 	return c, nil
 }
 
-// checkAttnTrainShape adds the backward's loop bound to checkAttnShape.
-func checkAttnTrainShape(name string, s AttnShape) error {
+// checkAttnTrainShape adds the backward's loop bound to checkAttnShape;
+// the flash kernels, whose S has no workgroup-memory limit and whose loops
+// are split over dispatches, only need HS % 4 == 0.
+func checkAttnTrainShape(name string, s AttnShape, flash bool) error {
+	if flash {
+		return checkFlashShape(name, s)
+	}
 	if err := checkAttnShape(name, s); err != nil {
 		return err
 	}
@@ -226,17 +286,49 @@ func attentionTrainCases() []Case {
 	}
 	var out []Case
 	for _, c := range cases {
-		out = append(out, Case{"attention-train/" + c.name, func(d *gpu.Device) error { return checkAttentionTrain(d, c.shapes) }})
+		out = append(out, Case{"attention-train/" + c.name, func(d *gpu.Device) error {
+			return checkAttentionTrain(d, c.shapes, attnWorkgroup)
+		}})
 	}
+	for _, c := range cases {
+		out = append(out, Case{"attention-train-flash/" + c.name, func(d *gpu.Device) error {
+			return checkAttentionTrain(d, c.shapes, attnFlash)
+		}})
+	}
+	// A trip budget of 700 splits S=305 (HS=64) into 76-key forward and dq
+	// chunks and 36-query dk/dv chunks: it checks the state each chunk
+	// hands on to the next.
+	out = append(out, Case{"attention-train-flash/chunked", func(d *gpu.Device) error {
+		return checkAttentionTrain(d, []AttnShape{sh(1, 300, 4, 2, 64, 5), sh(2, 37, 3, 3, 8, 0)}, attnFlashChunked)
+	}})
 	return out
 }
 
+// The attention kernels a parity case runs: the workgroup-per-row ones,
+// the flash ones, and the flash ones split into many chunks.
+const (
+	attnWorkgroup = iota
+	attnFlash
+	attnFlashChunked
+)
+
 // checkAttentionTrain runs forward and backward for each shape in one
-// submit and compares out, lse, dq, dk and dv with attnTrainRef.
-func checkAttentionTrain(d *gpu.Device, shapes []AttnShape) error {
+// submit on the given kernels (attnWorkgroup, attnFlash,
+// attnFlashChunked) and compares out, lse, dq, dk and dv with
+// attnTrainRef.
+func checkAttentionTrain(d *gpu.Device, shapes []AttnShape, variant int) error {
 	a, err := NewAttentionTrain(d)
 	if err != nil {
 		return err
+	}
+	defer a.Free()
+	switch variant {
+	case attnWorkgroup:
+		a.FlashFrom = FlashFromGPU
+	case attnFlash:
+		a.FlashFrom = 1
+	case attnFlashChunked:
+		a.FlashFrom, a.tripBudget = 1, 700
 	}
 	rec := newRecording(d, "attention-train")
 	var outs []*Guarded
@@ -269,14 +361,19 @@ func checkAttentionTrain(d *gpu.Device, shapes []AttnShape) error {
 		want = append(want, wOut, wLSE, wDQ, wDK, wDV)
 		tols = append(tols, attnTol, attnLSETol, attnBwdTol, attnBwdTol, attnBwdTol)
 		out, lse, dq, dk, dv := gs[0].View, gs[1].View, gs[2].View, gs[3].View, gs[4].View
-		rec.dispatch(a.Forward(out, lse, in[0], in[1], in[2], s))
+		fwd, err := a.Forward(out, lse, in[0], in[1], in[2], s)
+		if err != nil {
+			return err
+		}
+		defer fwd.Free()
 		bwd, err := a.Backward(dq, dk, dv, in[3], in[0], in[1], in[2], out, lse, s)
 		if err != nil {
 			return err
 		}
 		defer bwd.Free()
-		rec.dispatch(bwd.DQ, nil)
-		rec.dispatch(bwd.DKV, nil)
+		for _, c := range append(fwd.Calls, bwd.Calls...) {
+			rec.dispatch(c, nil)
+		}
 	}
 	if err := rec.submit(); err != nil {
 		return err

@@ -16,8 +16,9 @@ const (
 	Naive Variant = iota
 	// RegisterBlocked computes a 16x16 tile per invocation in registers from
 	// vec4 loads, with no workgroup memory: the fast one on CPU adapters,
-	// where loads, not FMAs, cost. Its kernel needs K % 4 == 0; for other K
-	// the Tiled kernel runs instead.
+	// where loads, not FMAs, cost. Large products (bigTiles) run a 32x32
+	// tile per invocation instead, which loads half as much per FMA. Its
+	// kernels need K % 4 == 0; for other K the Tiled kernel runs instead.
 	RegisterBlocked
 	// Tiled stages 64x64 tiles in workgroup memory: for real GPUs.
 	Tiled
@@ -42,6 +43,10 @@ var matmulFiles = map[Variant]string{
 	Tiled:           "matmul_f32_tiled_fwd.wgsl",
 }
 
+// matmulRB32File is RegisterBlocked's kernel for large products (bigTiles):
+// a 32x32 tile per invocation.
+const matmulRB32File = "matmul_f32_rb32_fwd.wgsl"
+
 // rbTileSnippet is the register tile the register-blocked kernels (f32 and
 // quantized) share.
 var rbTileSnippet = []string{"rb_tile.wgsl"}
@@ -62,6 +67,7 @@ const MaxMatMulK = 32768
 
 const (
 	rbTile  = 16 // outputs per invocation along M and N (TILE in the rb kernels)
+	rb32    = 32 // the same in the rb32 kernels (bigTiles)
 	rbWG    = 64 // invocations per workgroup (WG in the rb kernels)
 	tiledTS = 64 // outputs per workgroup along M and N (TS in the tiled kernel)
 	naiveWG = 16 // workgroup side (WG in the naive kernel)
@@ -79,6 +85,7 @@ type matmulParams struct {
 type MatMul struct {
 	Variant Variant
 	kernel  *gpu.Kernel
+	big     *gpu.Kernel // RegisterBlocked's 32x32-tile kernel for bigTiles shapes
 	tiled   *gpu.Kernel // RegisterBlocked's fallback for K % 4 != 0
 }
 
@@ -102,6 +109,9 @@ func NewMatMul(d *gpu.Device, v Variant) (*MatMul, error) {
 		if m.tiled, err = d.Kernel(matmulFiles[Tiled], nil, access...); err != nil {
 			return nil, err
 		}
+		if m.big, err = d.Kernel(matmulRB32File, rbTileSnippet, access...); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -117,6 +127,8 @@ func (m *MatMul) Call(y, x, w *gpu.Buffer, M, N, K int) (*gpu.Call, error) {
 	switch {
 	case m.Variant == Naive:
 		return m.kernel.Call(gpu.Grid{X: ceilDiv32(N, naiveWG), Y: ceilDiv32(M, naiveWG), Z: 1}, p, x, w, y)
+	case m.Variant == RegisterBlocked && K%4 == 0 && bigTiles(M, N):
+		return m.callBig(y, x, w, M, N, K)
 	case m.Variant == RegisterBlocked && K%4 == 0:
 		grid, cols := rbGrid(M, N)
 		p.Cols = uint32(cols)
@@ -126,6 +138,14 @@ func (m *MatMul) Call(y, x, w *gpu.Buffer, M, N, K int) (*gpu.Call, error) {
 	default:
 		return m.kernel.Call(tiledGrid(M, N), p, x, w, y)
 	}
+}
+
+// callBig returns RegisterBlocked's dispatch through its 32x32-tile kernel
+// (any shape with K % 4 == 0; Call picks it for bigTiles shapes, the
+// parity case for odd ones).
+func (m *MatMul) callBig(y, x, w *gpu.Buffer, M, N, K int) (*gpu.Call, error) {
+	grid, cols := rbGridTile(M, N, rb32, rb32)
+	return m.big.Call(grid, matmulParams{M: uint32(M), N: uint32(N), K: uint32(K), Cols: uint32(cols)}, x, w, y)
 }
 
 // checkMatMul refuses shapes the kernels cannot run and buffers too short
@@ -153,19 +173,36 @@ func checkMatMul(name string, y, x, w *gpu.Buffer, M, N, K int) error {
 // rbGrid lays out the register-blocked kernels (f32 and quantized): each
 // invocation computes a 16x16 tile, a workgroup cols tiles along N and
 // 64/cols along M.
-func rbGrid(M, N int) (gpu.Grid, int) {
-	cols := laneSplit(M, N)
-	return gpu.Grid{X: ceilDiv32(N, cols*rbTile), Y: ceilDiv32(M, rbWG/cols*rbTile), Z: 1}, cols
+func rbGrid(M, N int) (gpu.Grid, int) { return rbGridTile(M, N, rbTile, rbTile) }
+
+// rbGridTile is rbGrid for kernels whose invocations compute a tm x tn
+// block of y (tm rows, tn columns; 16 or 32 each).
+func rbGridTile(M, N, tm, tn int) (gpu.Grid, int) {
+	cols := laneSplitTile(M, N, tm, tn)
+	return gpu.Grid{X: ceilDiv32(N, cols*tn), Y: ceilDiv32(M, rbWG/cols*tm), Z: 1}, cols
 }
+
+// bigTiles reports whether a register-blocked product of y (M, N) runs
+// the large-tile kernels (matmul_f32_rb32_fwd: 32x32 per invocation,
+// matmul_quant_rbw_fwd: 16x32) rather than the 16x16 ones. They load less
+// per FMA, which made them 1.3-1.5x the 16x16 kernels on lavapipe at
+// 1024^3 and 256x576x1536, but a large tile wastes work where M or N is
+// small (decode's M = 1, LoRA ranks) and a shape of fewer than a few
+// workgroups leaves a multi-core adapter's threads idle: both M and N
+// must fill 4 tiles of 32.
+func bigTiles(M, N int) bool { return M >= 4*rb32 && N >= 4*rb32 }
 
 // laneSplit picks how many of a workgroup's 64 invocations run along N (a
 // power of two): 8 (a square 128x128 block of y) unless N is too narrow to
 // use them, and more when M is too short to use the rest, so that a
 // LoRA-shaped product (N or M a rank of 8..64) does not compute mostly
 // clamped copies of its edge rows.
-func laneSplit(M, N int) int {
-	ln := pow2Ceil(ceilDiv(N, rbTile)) // lanes that N can use
-	lm := pow2Ceil(ceilDiv(M, rbTile))
+func laneSplit(M, N int) int { return laneSplitTile(M, N, rbTile, rbTile) }
+
+// laneSplitTile is laneSplit for tm x tn blocks per invocation.
+func laneSplitTile(M, N, tm, tn int) int {
+	ln := pow2Ceil(ceilDiv(N, tn)) // lanes that N can use
+	lm := pow2Ceil(ceilDiv(M, tm))
 	cols := min(8, ln)
 	if rbWG/cols > lm {
 		cols = min(rbWG/min(lm, rbWG), ln)
@@ -215,7 +252,65 @@ func matmulCases() []Case {
 			Run:  func(d *gpu.Device) error { return checkMatMul32(d, v, matmulShapes()) },
 		})
 	}
+	cases = append(cases, Case{"matmul/f32_rb32", checkMatMulRB32})
 	return append(cases, Case{"matmul/refuses-bad-input", checkMatMulRefuses})
+}
+
+// rb32Shapes are odd shapes with K % 4 == 0 for the 32x32-tile kernels,
+// which Call sends only bigTiles shapes to: 1s, primes, ragged edges of
+// the 32x32 tiles and of the workgroups both ways, narrow products, a
+// long K, and a bigTiles shape that takes several workgroups.
+func rb32Shapes() []mmShape {
+	return []mmShape{
+		{1, 1, 4}, {3, 37, 8}, {37, 257, 64}, {257, 3, 36}, {8, 300, 40}, {300, 270, 44},
+		{65, 33, 128}, {33, 65, 1028}, {290, 300, 36},
+	}
+}
+
+// checkMatMulRB32 checks RegisterBlocked's 32x32-tile kernel on every
+// rb32Shapes shape against ref.MatMul in float64, within matmulTol(K) as
+// the other variants, all shapes in one submit.
+func checkMatMulRB32(d *gpu.Device) error {
+	mm, err := NewMatMul(d, RegisterBlocked)
+	if err != nil {
+		return err
+	}
+	rec := newRecording(d, "matmul rb32")
+	var outs []*Guarded
+	defer func() { freeGuardeds(outs) }()
+	shapes := rb32Shapes()
+	for _, s := range shapes {
+		x, w := mmInputs(s)
+		bx, err := inputBuffer(d, "x", x)
+		if err != nil {
+			return err
+		}
+		defer bx.Free()
+		bw, err := inputBuffer(d, "w", w)
+		if err != nil {
+			return err
+		}
+		defer bw.Free()
+		y, err := NewGuarded(d, fmt.Sprintf("matmul_rb32 %v", s), s.M*s.N, nil)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, y)
+		if err := checkMatMul("matmul_rb32", y.View, bx, bw, s.M, s.N, s.K); err != nil {
+			return err
+		}
+		rec.dispatch(mm.callBig(y.View, bx, bw, s.M, s.N, s.K))
+	}
+	if err := rec.submit(); err != nil {
+		return err
+	}
+	for i, s := range shapes {
+		x, w := mmInputs(s)
+		if err := checkGuardeds(outs[i:i+1], [][]float32{matmulRef(x, w, s)}, matmulTol(s.K)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkMatMulRefuses: shapes the kernels cannot run and buffers too short

@@ -35,3 +35,29 @@ func TestPow2Ceil(t *testing.T) {
 		}
 	}
 }
+
+// TestLaneSplitTiles checks the large-tile grids (32x32 and 16x32 per
+// invocation) like TestLaneSplit: y covered once over, no idle workgroup
+// row or column, and bigTiles only where M and N fill 4 tiles of 32.
+func TestLaneSplitTiles(t *testing.T) {
+	for _, tt := range []struct{ tm, tn int }{{rb32, rb32}, {rbTile, rb32}} {
+		for _, s := range []struct{ M, N int }{{1024, 1024}, {256, 1536}, {1, 1}, {37, 8}, {8, 576}, {300, 70}, {290, 300}, {128, 4096}} {
+			grid, cols := rbGridTile(s.M, s.N, tt.tm, tt.tn)
+			rows := rbWG / cols
+			if int(grid.X)*cols*tt.tn < s.N || int(grid.Y)*rows*tt.tm < s.M {
+				t.Errorf("%dx%d tiles, M=%d N=%d: grid %v of %dx%d lanes does not cover y", tt.tm, tt.tn, s.M, s.N, grid, rows, cols)
+			}
+			if (int(grid.X)-1)*cols*tt.tn >= s.N || (int(grid.Y)-1)*rows*tt.tm >= s.M {
+				t.Errorf("%dx%d tiles, M=%d N=%d: grid %v has a workgroup row or column with nothing to do", tt.tm, tt.tn, s.M, s.N, grid)
+			}
+		}
+	}
+	for _, s := range []struct {
+		M, N int
+		big  bool
+	}{{1024, 1024, true}, {256, 1536, true}, {128, 128, true}, {127, 4096, false}, {1, 576, false}, {4096, 16, false}} {
+		if got := bigTiles(s.M, s.N); got != s.big {
+			t.Errorf("bigTiles(%d, %d) = %v, want %v", s.M, s.N, got, s.big)
+		}
+	}
+}

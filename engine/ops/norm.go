@@ -8,11 +8,32 @@ import (
 )
 
 // Norm launches the row normalizations rmsnorm_fwd.wgsl and
-// layernorm_fwd.wgsl, one workgroup per row. The kernels are built once, in
-// NewNorm; each method only binds buffers into a Call to record.
+// layernorm_fwd.wgsl, one workgroup per row, or on CPU adapters
+// rmsnorm_rows_fwd.wgsl, one invocation per row (PerRow). The kernels are
+// built once, in NewNorm; each method only binds buffers into a Call to
+// record.
 type Norm struct {
 	d          *gpu.Device
 	rms, layer *gpu.Kernel
+	rmsRows    *gpu.Kernel
+	// PerRow picks rmsnorm_rows_fwd.wgsl for rows of up to
+	// normRowsMaxCols columns: no barriers, which CPU adapters want.
+	// NewNorm sets it from the adapter (gpu.AdapterInfo.IsCPU).
+	PerRow bool
+}
+
+// normRowsMaxCols bounds the columns of the one-invocation-per-row norm
+// kernels: two loops of cols trips each stay far below lavapipe's 65535.
+const normRowsMaxCols = 16384
+
+// normRowsWG is const WG of rmsnorm_rows_fwd.wgsl and rmsnorm_rows_bwd.wgsl.
+const normRowsWG = 32
+
+// normRowsParams is the Params struct of rmsnorm_rows_fwd.wgsl.
+type normRowsParams struct {
+	Rows, Cols uint32
+	Eps        float32
+	RowLen     uint32
 }
 
 // normMaxCols keeps each of the kernels' column loops at no more than 16384
@@ -36,7 +57,11 @@ func NewNorm(d *gpu.Device) (*Norm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Norm{d: d, rms: rms, layer: layer}, nil
+	rmsRows, err := d.Kernel("rmsnorm_rows_fwd.wgsl", nil, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.ReadWrite, gpu.Uniform)
+	if err != nil {
+		return nil, err
+	}
+	return &Norm{d: d, rms: rms, layer: layer, rmsRows: rmsRows, PerRow: d.Info.IsCPU()}, nil
 }
 
 // RMSNorm returns the call out = inp * rstd * weight along each row
@@ -47,6 +72,14 @@ func (n *Norm) RMSNorm(out, rstd, inp, weight *gpu.Buffer, rows, cols int, eps f
 	grid, err := n.rowGrid(n.rms, rows, cols, []*gpu.Buffer{out, inp}, []*gpu.Buffer{weight}, []*gpu.Buffer{rstd})
 	if err != nil {
 		return nil, err
+	}
+	if n.PerRow && cols <= normRowsMaxCols {
+		grid, rowLen, err := flatGrid(n.d, rows, normRowsWG)
+		if err != nil {
+			return nil, err
+		}
+		return n.rmsRows.Call(grid, normRowsParams{Rows: uint32(rows), Cols: uint32(cols), Eps: eps, RowLen: rowLen},
+			inp, weight, out, rstd)
 	}
 	return n.rms.Call(grid, normParams{Rows: uint32(rows), Cols: uint32(cols), Eps: eps}, inp, weight, out, rstd)
 }
@@ -120,7 +153,8 @@ func normShapes() []normShape {
 // computed in float64; each case records every shape into one submit.
 func normActCases() []Case {
 	return []Case{
-		{"rmsnorm/odd-shapes", func(d *gpu.Device) error { return checkRMSNorm(d, normShapes()) }},
+		{"rmsnorm/odd-shapes", func(d *gpu.Device) error { return checkRMSNorm(d, normShapes(), false) }},
+		{"rmsnorm-rows/odd-shapes", func(d *gpu.Device) error { return checkRMSNorm(d, normShapes(), true) }},
 		{"layernorm/odd-shapes", func(d *gpu.Device) error { return checkLayerNorm(d, normShapes()) }},
 		{"gelu/odd-sizes-and-large-magnitudes", func(d *gpu.Device) error { return checkGelu(d, actSizes) }},
 		{"swiglu/odd-sizes-and-large-magnitudes", func(d *gpu.Device) error { return checkSwiGLU(d, actSizes) }},
@@ -146,11 +180,12 @@ const (
 	layerEps = 1e-5 // GPT-2's layer_norm_epsilon
 )
 
-func checkRMSNorm(d *gpu.Device, shapes []normShape) error {
+func checkRMSNorm(d *gpu.Device, shapes []normShape, perRow bool) error {
 	nm, err := NewNorm(d)
 	if err != nil {
 		return err
 	}
+	nm.PerRow = perRow
 	rec := newRecording(d, "rmsnorm")
 	var outs []*Guarded
 	defer func() { freeGuardeds(outs) }()

@@ -16,8 +16,17 @@ import (
 type NormBackward struct {
 	d                              *gpu.Device
 	rms, rmsWeight, layer, layerWB *gpu.Kernel
+	rmsRows                        *gpu.Kernel
 	sum                            *blockSum
+	// PerRow picks rmsnorm_rows_bwd.wgsl (one invocation per row, no
+	// barriers) for RMSNorm's dinp when cols <= normRowsMaxCols, as
+	// Norm.PerRow does for the forward. NewNormBackward sets it from the
+	// adapter.
+	PerRow bool
 }
+
+// normRowsBwdParams is the Params struct of rmsnorm_rows_bwd.wgsl.
+type normRowsBwdParams struct{ Rows, Cols, Accumulate, RowLen uint32 }
 
 // normBwdParams is the Params struct of rmsnorm_bwd.wgsl and layernorm_bwd.wgsl.
 type normBwdParams struct{ Rows, Cols, Accumulate uint32 }
@@ -49,7 +58,12 @@ func NewNormBackward(d *gpu.Device) (*NormBackward, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &NormBackward{d: d, rms: rms, rmsWeight: rmsWeight, layer: layer, layerWB: layerWB, sum: sum}, nil
+	rmsRows, err := d.Kernel("rmsnorm_rows_bwd.wgsl", nil, r, r, r, r, w, gpu.Uniform)
+	if err != nil {
+		return nil, err
+	}
+	return &NormBackward{d: d, rms: rms, rmsWeight: rmsWeight, layer: layer, layerWB: layerWB, rmsRows: rmsRows, sum: sum,
+		PerRow: d.Info.IsCPU()}, nil
 }
 
 // RMSNorm returns the calls of Norm.RMSNorm's backward pass
@@ -71,7 +85,7 @@ func (n *NormBackward) RMSNorm(dinp, dweight, scratch, dout, inp, weight, rstd *
 	}
 	var calls []*gpu.Call
 	if dinp != nil {
-		c, err := n.rows(n.rms, rows, cols, accumulate, dout, inp, weight, rstd, dinp)
+		c, err := n.rmsInput(rows, cols, accumulate, dout, inp, weight, rstd, dinp)
 		if err != nil {
 			return nil, err
 		}
@@ -180,6 +194,20 @@ func (n *NormBackward) check(k *gpu.Kernel, dinp, dparam *gpu.Buffer, rows, cols
 }
 
 // rows returns the dinp call of k, one workgroup per row.
+// rmsInput returns RMSNorm's dinp call on the per-row or per-workgroup
+// kernel.
+func (n *NormBackward) rmsInput(rows, cols int, accumulate bool, bufs ...*gpu.Buffer) (*gpu.Call, error) {
+	if !n.PerRow || cols > normRowsMaxCols {
+		return n.rows(n.rms, rows, cols, accumulate, bufs...)
+	}
+	grid, rowLen, err := flatGrid(n.d, rows, normRowsWG)
+	if err != nil {
+		return nil, err
+	}
+	return n.rmsRows.Call(grid, normRowsBwdParams{Rows: uint32(rows), Cols: uint32(cols), Accumulate: flag(accumulate),
+		RowLen: rowLen}, bufs...)
+}
+
 func (n *NormBackward) rows(k *gpu.Kernel, rows, cols int, accumulate bool, bufs ...*gpu.Buffer) (*gpu.Call, error) {
 	grid, err := groupGrid(n.d, rows)
 	if err != nil {
@@ -230,25 +258,33 @@ func normBackwardCases() []Case {
 		for _, acc := range []bool{false, true} {
 			cases = append(cases, Case{
 				Name: fmt.Sprintf("%s/odd-and-tall-shapes/%s", name, accumulateName(acc)),
-				Run:  func(d *gpu.Device) error { return checkNormBackward(d, layer, normBwdShapes(), acc, all) },
+				Run:  func(d *gpu.Device) error { return checkNormBackward(d, layer, normBwdShapes(), acc, all, false) },
 			})
 		}
 		cases = append(cases,
 			Case{name + "/frozen-weight-dinp-only",
-				func(d *gpu.Device) error { return checkNormBackward(d, layer, normShapes(), false, frozen) }},
+				func(d *gpu.Device) error { return checkNormBackward(d, layer, normShapes(), false, frozen, false) }},
 			Case{name + "/70001-rows-params-only",
 				func(d *gpu.Device) error {
-					return checkNormBackward(d, layer, []normShape{{70001, 3, 0.5}}, true, params)
+					return checkNormBackward(d, layer, []normShape{{70001, 3, 0.5}}, true, params, false)
 				}})
+	}
+	// RMSNorm's dinp on the one-invocation-per-row kernel.
+	for _, acc := range []bool{false, true} {
+		cases = append(cases, Case{
+			Name: "rmsnorm-rows-bwd/odd-and-tall-shapes/" + accumulateName(acc),
+			Run:  func(d *gpu.Device) error { return checkNormBackward(d, false, normBwdShapes(), acc, all, true) },
+		})
 	}
 	return cases
 }
 
-func checkNormBackward(d *gpu.Device, layer bool, shapes []normShape, accumulate bool, want normWant) error {
+func checkNormBackward(d *gpu.Device, layer bool, shapes []normShape, accumulate bool, want normWant, perRow bool) error {
 	nb, err := NewNormBackward(d)
 	if err != nil {
 		return err
 	}
+	nb.PerRow = perRow
 	rec := newRecording(d, "norm backward")
 	var dinps, dparams []*Guarded
 	defer func() { freeGuardeds(dinps); freeGuardeds(dparams) }()

@@ -13,6 +13,9 @@ import (
 // type; the type's snippets (decode, then block loading) are prepended.
 const quantMatMulFile = "matmul_quant_rb_fwd.wgsl"
 
+// quantMatMulWideFile is its 16x32-tile twin for large products (bigTiles).
+const quantMatMulWideFile = "matmul_quant_rbw_fwd.wgsl"
+
 // quantFiles names, per quantized type, its dequant kernel, the decoder
 // snippets both kernels share, and the matmul's block-loading snippet.
 var quantFiles = map[tensor.QuantType]struct {
@@ -82,6 +85,7 @@ func (w *QuantWeights) Free() {
 type QuantMatMul struct {
 	Type   tensor.QuantType
 	kernel *gpu.Kernel
+	big    *gpu.Kernel // the 16x32-tile kernel, for bigTiles shapes
 }
 
 // NewQuantMatMul builds the matmul kernel for weights of type t on d.
@@ -91,11 +95,16 @@ func NewQuantMatMul(d *gpu.Device, t tensor.QuantType) (*QuantMatMul, error) {
 		return nil, fmt.Errorf("ops: no quantized matmul for %v", t)
 	}
 	include := append(append(rbTileSnippet[:len(rbTileSnippet):len(rbTileSnippet)], f.include...), f.quad)
-	k, err := d.Kernel(quantMatMulFile, include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	access := []gpu.Access{gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform}
+	k, err := d.Kernel(quantMatMulFile, include, access...)
 	if err != nil {
 		return nil, err
 	}
-	return &QuantMatMul{Type: t, kernel: k}, nil
+	big, err := d.Kernel(quantMatMulWideFile, include, access...)
+	if err != nil {
+		return nil, err
+	}
+	return &QuantMatMul{Type: t, kernel: k, big: big}, nil
 }
 
 // Call returns the dispatch y (M, N) = x (M, K) @ dequant(w)^T with
@@ -114,9 +123,18 @@ func (q *QuantMatMul) Call(y, x *gpu.Buffer, w *QuantWeights, M int) (*gpu.Call,
 	if err := needFloats(name+" x", M*w.K, x); err != nil {
 		return nil, err
 	}
-	grid, cols := rbGrid(M, w.N)
+	return q.call(y, x, w, M, bigTiles(M, w.N))
+}
+
+// call dispatches the 16x32-tile kernel if big, else the 16x16 one.
+func (q *QuantMatMul) call(y, x *gpu.Buffer, w *QuantWeights, M int, big bool) (*gpu.Call, error) {
+	k, tn := q.kernel, rbTile
+	if big {
+		k, tn = q.big, rb32
+	}
+	grid, cols := rbGridTile(M, w.N, rbTile, tn)
 	p := matmulParams{M: uint32(M), N: uint32(w.N), K: uint32(w.K), Cols: uint32(cols)}
-	return q.kernel.Call(grid, p, x, w.Quants, w.Scales, y)
+	return k.Call(grid, p, x, w.Quants, w.Scales, y)
 }
 
 // Dequant launches the decoding of quantized weights into f32, through
@@ -180,7 +198,8 @@ func quantMatmulCases() []Case {
 	for _, t := range quantTypes() {
 		cases = append(cases,
 			Case{fmt.Sprintf("dequant/%v", t), func(d *gpu.Device) error { return checkDequant(d, t) }},
-			Case{fmt.Sprintf("matmul/%v", t), func(d *gpu.Device) error { return checkQuantMatMul(d, t) }},
+			Case{fmt.Sprintf("matmul/%v", t), func(d *gpu.Device) error { return checkQuantMatMul(d, t, false) }},
+			Case{fmt.Sprintf("matmul/%v_wide", t), func(d *gpu.Device) error { return checkQuantMatMul(d, t, true) }},
 		)
 	}
 	return cases
@@ -284,7 +303,7 @@ func checkDequant(d *gpu.Device, t tensor.QuantType) error {
 // quantShapes are odd M and N (1s, primes, more than one workgroup's
 // block, LoRA-narrow) with K a multiple of 32.
 func quantShapes() []mmShape {
-	return []mmShape{{1, 1, 32}, {3, 37, 64}, {37, 257, 96}, {257, 3, 32}, {8, 300, 64}, {300, 70, 128}}
+	return []mmShape{{1, 1, 32}, {3, 37, 64}, {37, 257, 96}, {257, 3, 32}, {8, 300, 64}, {300, 70, 128}, {290, 300, 64}}
 }
 
 // quantInputs returns seeded x (M, K) in [-2, 2), w (N, K) in [-2, 2)
@@ -303,7 +322,9 @@ func quantInputs(t tensor.QuantType, s mmShape) (x []float32, raw []byte, w []fl
 	return x, raw, w, tensor.Decode(t, w, raw)
 }
 
-func checkQuantMatMul(d *gpu.Device, t tensor.QuantType) error {
+// checkQuantMatMul checks the 16x16-tile kernel, or with big the 16x32 one
+// (which Call runs only for bigTiles shapes), on every quantShapes shape.
+func checkQuantMatMul(d *gpu.Device, t tensor.QuantType, big bool) error {
 	qm, err := NewQuantMatMul(d, t)
 	if err != nil {
 		return err
@@ -333,7 +354,10 @@ func checkQuantMatMul(d *gpu.Device, t tensor.QuantType) error {
 			return err
 		}
 		outs = append(outs, y)
-		rec.dispatch(qm.Call(y.View, bx, w, s.M))
+		if _, err := qm.Call(y.View, bx, w, s.M); err != nil { // the checks of a real call
+			return err
+		}
+		rec.dispatch(qm.call(y.View, bx, w, s.M, big))
 		want = append(want, matmulRef(x, wq, s))
 	}
 	if err := rec.submit(); err != nil {
