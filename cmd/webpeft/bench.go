@@ -26,6 +26,8 @@ func cmdBench(args []string, out io.Writer) error {
 	quick := fs.Bool("quick", false, "tiny shapes and a tiny model (seconds; for tests)")
 	minTime := fs.Duration("time", 0, "minimum time per kernel measurement (default 1s, --quick 50ms)")
 	filter := fs.String("run", "", "instead of the standard set, every kernel benchmark whose name contains this")
+	var more shapeList
+	fs.Var(&more, "shape", "a further matmul shape MxKxN to measure, e.g. 4096x4096x4096 (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +52,7 @@ func cmdBench(args []string, out io.Writer) error {
 		}
 		return nil
 	}
-	opts := bench.Options{Quick: *quick, MinTime: *minTime}
+	opts := bench.Options{Quick: *quick, MinTime: *minTime, MoreShapes: more}
 	if !*asJSON {
 		fmt.Fprintf(out, "adapter: %s\n", d)
 		opts.OnStart = func(name string) { fmt.Fprintf(os.Stderr, "bench: %s...\n", name) }
@@ -65,5 +67,19 @@ func cmdBench(args []string, out io.Writer) error {
 		return enc.Encode(r)
 	}
 	r.WriteTable(out)
+	return nil
+}
+
+// shapeList is the repeatable --shape MxKxN flag.
+type shapeList []bench.Shape
+
+func (l *shapeList) String() string { return fmt.Sprint(*l) }
+
+func (l *shapeList) Set(v string) error {
+	var s bench.Shape
+	if n, err := fmt.Sscanf(v, "%dx%dx%d", &s.M, &s.K, &s.N); n != 3 || err != nil || s.M < 1 || s.K < 1 || s.N < 1 {
+		return fmt.Errorf("--shape %q: want MxKxN, e.g. 4096x4096x4096", v)
+	}
+	*l = append(*l, s)
 	return nil
 }

@@ -55,6 +55,9 @@ type Options struct {
 	// and OnBench each kernel figure as it is measured.
 	OnStart func(name string)
 	OnBench func(name string, gflops float64)
+	// MoreShapes are matmul shapes measured besides the standard two (a
+	// big GPU needs e.g. 4096^3 to fill it).
+	MoreShapes []Shape
 }
 
 // Result is the standard set's JSON object. GFLOP/s maps are keyed by
@@ -151,7 +154,7 @@ func Run(d *gpu.Device, o Options) (Result, error) {
 	if r.PeakGFLOPS, err = measure(ops.PeakBench()); err != nil {
 		return r, err
 	}
-	shapes := Shapes(o.Quick)
+	shapes := append(Shapes(o.Quick), o.MoreShapes...)
 	for _, s := range shapes {
 		if r.AnchorGFLOPS[s.Key()], err = measure(ops.AnchorBench(s.M, s.K, s.N)); err != nil {
 			return r, err
