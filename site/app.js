@@ -383,10 +383,10 @@ async function openExample(file, valFile, method, settings = {}) {
   }
 }
 
-// The Lincoln example's LoRA: every linear layer, rank 16, lr 3e-3, as
-// `make demo-eval` trains it (a rank-8 q,v LoRA moves the default model
-// less).
-const lincolnLoRA = { rank: 16, alpha: 32, lr: 3e-3, targets: ["q", "k", "v", "o", "gate", "up", "down"] };
+// The examples' LoRA: every linear layer, rank 16, lr 3e-3, as `make
+// demo-eval` trains it (a rank-8 q,v LoRA moves the default model less);
+// the spam e-mails at sequence 256, so that their subject lines fit.
+const exampleLoRA = { rank: 16, alpha: 32, lr: 3e-3, targets: ["q", "k", "v", "o", "gate", "up", "down"] };
 
 // setValData sets (or with null clears) the held-out validation text.
 function setValData(v) {
@@ -700,8 +700,8 @@ async function main() {
   $("resume-discard").onclick = discardRun;
   $("data-text").oninput = () => { dataName = ""; setValData(null); updateStats(); };
   $("data-file").onchange = openDataFile;
-  $("example-lincoln").onclick = () => openExample("lincoln-train.txt", "lincoln-val.txt", "lora", lincolnLoRA);
-  $("example-spam").onclick = () => openExample("spam-train.jsonl", "spam-val.jsonl", "lora");
+  $("example-lincoln").onclick = () => openExample("lincoln-train.txt", "lincoln-val.txt", "lora", exampleLoRA);
+  $("example-spam").onclick = () => openExample("spam-train.jsonl", "spam-val.jsonl", "lora", { ...exampleLoRA, seq: 256 });
   $("val-data-clear").onclick = () => { setValData(null); updateStats(); };
   // Every setting that changes the data's split or the estimate.
   for (const id of ["seq", "val-split", "batch", "steps", "rank", "virtual-tokens", "bottleneck", "eval-every"]) $(id).oninput = updateStats;
