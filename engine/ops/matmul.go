@@ -275,42 +275,12 @@ func checkMatMulRB32(d *gpu.Device) error {
 	if err != nil {
 		return err
 	}
-	rec := newRecording(d, "matmul rb32")
-	var outs []*Guarded
-	defer func() { freeGuardeds(outs) }()
-	shapes := rb32Shapes()
-	for _, s := range shapes {
-		x, w := mmInputs(s)
-		bx, err := inputBuffer(d, "x", x)
-		if err != nil {
-			return err
+	return checkMatMulShapes(d, "matmul_rb32", rb32Shapes(), func(y, x, w *gpu.Buffer, M, N, K int) (*gpu.Call, error) {
+		if err := checkMatMul("matmul_rb32", y, x, w, M, N, K); err != nil {
+			return nil, err
 		}
-		defer bx.Free()
-		bw, err := inputBuffer(d, "w", w)
-		if err != nil {
-			return err
-		}
-		defer bw.Free()
-		y, err := NewGuarded(d, fmt.Sprintf("matmul_rb32 %v", s), s.M*s.N, nil)
-		if err != nil {
-			return err
-		}
-		outs = append(outs, y)
-		if err := checkMatMul("matmul_rb32", y.View, bx, bw, s.M, s.N, s.K); err != nil {
-			return err
-		}
-		rec.dispatch(mm.callBig(y.View, bx, bw, s.M, s.N, s.K))
-	}
-	if err := rec.submit(); err != nil {
-		return err
-	}
-	for i, s := range shapes {
-		x, w := mmInputs(s)
-		if err := checkGuardeds(outs[i:i+1], [][]float32{matmulRef(x, w, s)}, matmulTol(s.K)); err != nil {
-			return err
-		}
-	}
-	return nil
+		return mm.callBig(y, x, w, M, N, K)
+	})
 }
 
 // checkMatMulRefuses: shapes the kernels cannot run and buffers too short
@@ -373,7 +343,14 @@ func checkMatMul32(d *gpu.Device, v Variant, shapes []mmShape) error {
 	if err != nil {
 		return err
 	}
-	rec := newRecording(d, "matmul "+v.String())
+	return checkMatMulShapes(d, "matmul_"+v.String(), shapes, mm.Call)
+}
+
+// checkMatMulShapes runs call on every shape in one submit and checks each
+// output, in a guard band, against ref.MatMul in float64 within
+// matmulTol(K).
+func checkMatMulShapes(d *gpu.Device, name string, shapes []mmShape, call func(y, x, w *gpu.Buffer, M, N, K int) (*gpu.Call, error)) error {
+	rec := newRecording(d, name)
 	var outs []*Guarded
 	defer func() { freeGuardeds(outs) }()
 	for _, s := range shapes {
@@ -388,12 +365,12 @@ func checkMatMul32(d *gpu.Device, v Variant, shapes []mmShape) error {
 			return err
 		}
 		defer bw.Free()
-		y, err := NewGuarded(d, fmt.Sprintf("matmul_%v %v", v, s), s.M*s.N, nil)
+		y, err := NewGuarded(d, fmt.Sprintf("%s %v", name, s), s.M*s.N, nil)
 		if err != nil {
 			return err
 		}
 		outs = append(outs, y)
-		rec.dispatch(mm.Call(y.View, bx, bw, s.M, s.N, s.K))
+		rec.dispatch(call(y.View, bx, bw, s.M, s.N, s.K))
 	}
 	if err := rec.submit(); err != nil {
 		return err
