@@ -74,6 +74,7 @@ func (d *Device) newBuffer(label string, size uint64, usage wgpu.BufferUsage) (*
 		return nil, fmt.Errorf("gpu: buffer %q (%d bytes): %w", label, size, err)
 	}
 	d.count(func(s *Stats) {
+		s.Allocs++
 		s.LiveBytes += size
 		s.PeakBytes = max(s.PeakBytes, s.LiveBytes)
 	})

@@ -57,6 +57,7 @@ type Stats struct {
 	Dispatches int // compute dispatches recorded and submitted
 	Reads      int // buffer readbacks to the host
 	Uploads    int // host-to-GPU writes
+	Allocs     int // buffers created (storage, uniform and staging)
 	// LiveBytes is the size of the buffers allocated and not yet freed
 	// (storage, uniform and staging); PeakBytes is its largest value.
 	LiveBytes, PeakBytes uint64

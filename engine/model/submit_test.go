@@ -13,7 +13,9 @@ import (
 
 // TestStepOneSubmit checks that a training step, its loss included, is one
 // queue submit and one readback, and an evaluation batch likewise: the
-// loss comes home with the step's own command buffer.
+// loss comes home with the step's own command buffer. Neither allocates a
+// buffer: every buffer a step shape needs (activations, gradients, Adam
+// moments, uniforms, the loss's staging) is made once, in NewTrainer.
 func TestStepOneSubmit(t *testing.T) {
 	d := gputest.Device(t)
 	m, _, err := RandomModel(tinyConfig(Llama, tensor.Q8_0))
@@ -49,12 +51,16 @@ func TestStepOneSubmit(t *testing.T) {
 		if subs, reads := after.Submits-before.Submits, after.Reads-before.Reads; subs != 1 || reads != 1 || !(st.Loss > 0) {
 			t.Errorf("step (update %v): %d submits, %d readbacks, loss %v; want 1, 1, > 0", update, subs, reads, st.Loss)
 		}
+		if n := after.Allocs - before.Allocs; n != 0 {
+			t.Errorf("step (update %v) allocated %d buffers, want 0", update, n)
+		}
 	}
 	before := d.Stats()
 	if _, err := tr.Loss(b); err != nil {
 		t.Fatal(err)
 	}
-	if subs := d.Stats().Submits - before.Submits; subs != 1 {
-		t.Errorf("an evaluation batch took %d submits, want 1", subs)
+	after := d.Stats()
+	if subs, allocs := after.Submits-before.Submits, after.Allocs-before.Allocs; subs != 1 || allocs != 0 {
+		t.Errorf("an evaluation batch took %d submits and %d allocations, want 1 and 0", subs, allocs)
 	}
 }
