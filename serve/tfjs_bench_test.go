@@ -42,11 +42,11 @@ type tfjsState struct {
 
 // BenchmarkBrowserTFJS runs, in one headless Chromium on its SwiftShader
 // WebGPU adapter, webpeft's comparison workloads through the wasm
-// (bench.html?run=...: fma_peak, the anchor matmul, the f32 matmuls, the
-// MLP-block training step) and then the same workloads through
-// TensorFlow.js's WebGPU backend (serve/testdata/tfjs), and reports GFLOP/s and
-// step times side by side, with ratios to webpeft's anchor matmul of the
-// same run:
+// (bench.html?run=...: fma_peak, the anchor matmul, the f32, Q8_0 and
+// Q4_0 matmuls, the MLP-block training step) and then the same f32
+// workloads through TensorFlow.js's WebGPU backend (serve/testdata/tfjs),
+// and reports GFLOP/s and step times side by side, with ratios to
+// webpeft's anchor matmul of the same run:
 //
 //	make bench-tfjs   # npm install into .cache/tfjs, then this benchmark
 //
@@ -62,7 +62,7 @@ func BenchmarkBrowserTFJS(b *testing.B) {
 	bctx, siteURL := browser(b)
 
 	// webpeft, through the wasm.
-	run := `^(anchor_matmul/|matmul_f32_(rb|tiled)/|mlp_block_train/)`
+	run := `^(anchor_matmul/|matmul_(f32_(rb|tiled)|q8_0|q4_0)/|mlp_block_train/)`
 	st := runPage(b, "bench.html?run="+url.QueryEscape(run), 40*time.Minute)
 	if st.Error != "" {
 		b.Fatalf("bench.html reported: %s", st.Error)
@@ -114,6 +114,25 @@ func BenchmarkBrowserTFJS(b *testing.B) {
 	report(b, "mlp_block_train/"+mlp, map[string]float64{"webpeft-GFLOP/s": wpMLP, "tfjs-GFLOP/s": tfMLP,
 		"webpeft-ms/step": wpMS, "tfjs-ms/step": tfms["tfjs_mlp_block_train/"+mlp]})
 	b.Log("\n" + strings.Join(lines, "\n"))
+	b.Log("\n" + strings.Join(anchorTable(wp), "\n"))
+}
+
+// anchorTable is webpeft's best f32, Q8_0 and Q4_0 matmuls against the
+// register-blocked anchor of the same run (issue 9's yardstick on CPU
+// adapters: each at least 1.5x the anchor).
+func anchorTable(wp map[string]float64) []string {
+	lines := []string{"| kernel | shape (MxKxN) | GFLOP/s | anchor GFLOP/s | x anchor |", "|---|---|---|---|---|"}
+	for _, kind := range []string{"f32", "q8_0", "q4_0"} {
+		for _, shape := range []string{"1024x1024x1024", "256x576x1536"} {
+			g, name := wp["matmul_"+kind+"/"+shape], "matmul_"+kind
+			if kind == "f32" {
+				g, name = max(wp["matmul_f32_rb/"+shape], wp["matmul_f32_tiled/"+shape]), "matmul_f32 (best)"
+			}
+			a := wp["anchor_matmul/"+shape]
+			lines = append(lines, fmt.Sprintf("| %s | %s | %.3f | %.3f | %.2f |", name, shape, g, a, g/a))
+		}
+	}
+	return lines
 }
 
 // report records metrics as a sub-benchmark's, in a stable order.
@@ -130,10 +149,10 @@ func report(b *testing.B, name string, metrics map[string]float64) {
 	})
 }
 
-// mxkxn renames an ops.Benches() f32 matmul (named MxNxK) by MxKxN, as
-// the anchor, the MLP block and the TF.js page name their shapes.
+// mxkxn renames an ops.Benches() matmul (named MxNxK) by MxKxN, as the
+// anchor, the MLP block and the TF.js page name their shapes.
 func mxkxn(name string) string {
-	if !strings.HasPrefix(name, "matmul_f32_") {
+	if !strings.HasPrefix(name, "matmul_") {
 		return name
 	}
 	kind, shape, _ := strings.Cut(name, "/")
