@@ -16,14 +16,20 @@ const quantMatMulFile = "matmul_quant_rb_fwd.wgsl"
 // quantMatMulWideFile is its 16x32-tile twin for large products (bigTiles).
 const quantMatMulWideFile = "matmul_quant_rbw_fwd.wgsl"
 
+// quantTiledFile is the workgroup-tiled matmul for real GPUs (variant
+// Tiled), shared by every quantized type; the type's snippets (decode, then
+// tile staging) are prepended.
+const quantTiledFile = "matmul_quant_tiled_fwd.wgsl"
+
 // quantFiles names, per quantized type, its dequant kernel, the decoder
-// snippets both kernels share, and the matmul's block-loading snippet.
+// snippets every kernel shares, the register-blocked matmul's
+// block-loading snippet (quad) and the tiled matmul's staging one (stage).
 var quantFiles = map[tensor.QuantType]struct {
-	dequant, quad string
-	include       []string
+	dequant, quad, stage string
+	include              []string
 }{
-	tensor.Q8_0: {"dequant_q8_0.wgsl", "q8_0_rb_quad.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
-	tensor.Q4_0: {"dequant_q4_0.wgsl", "q4_0_rb_quad.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
+	tensor.Q8_0: {"dequant_q8_0.wgsl", "q8_0_rb_quad.wgsl", "q8_0_tile_stage.wgsl", []string{"f16_decode.wgsl", "q8_0_decode.wgsl"}},
+	tensor.Q4_0: {"dequant_q4_0.wgsl", "q4_0_rb_quad.wgsl", "q4_0_tile_stage.wgsl", []string{"f16_decode.wgsl", "q4_0_decode.wgsl"}},
 }
 
 // QuantWeights is a frozen weight matrix W (N, K) on the GPU, still
@@ -79,55 +85,91 @@ func (w *QuantWeights) Free() {
 }
 
 // QuantMatMul launches y (M, N) = x (M, K) @ dequant(W)^T for quantized
-// weights W (N, K) of one type, decoding W inside the kernel
-// (register-blocked, as MatMul's RegisterBlocked variant). Its kernel is
-// built once, in NewQuantMatMul.
+// weights W (N, K) of one type, decoding W inside the kernel, never into
+// GPU memory. Like MatMul it has per-adapter variants: RegisterBlocked
+// (no workgroup memory; the fast one on CPU adapters) and Tiled (64x64
+// tiles of y per workgroup, W decoded while staged in workgroup memory;
+// for real GPUs). Its kernels are built once, in NewQuantMatMul.
 type QuantMatMul struct {
-	Type   tensor.QuantType
-	kernel *gpu.Kernel
-	big    *gpu.Kernel // the 16x32-tile kernel, for bigTiles shapes
+	Type    tensor.QuantType
+	Variant Variant     // the kernel Call runs: RegisterBlocked or Tiled
+	kernel  *gpu.Kernel // RegisterBlocked: 16x16 tile per invocation; Tiled: 64x64 per workgroup
+	big     *gpu.Kernel // RegisterBlocked's 16x32-tile kernel, for bigTiles shapes
 }
 
-// NewQuantMatMul builds the matmul kernel for weights of type t on d.
+// NewQuantMatMul builds the matmul for weights of type t on d, in the
+// variant BestMatMulVariant picks for d's adapter.
 func NewQuantMatMul(d *gpu.Device, t tensor.QuantType) (*QuantMatMul, error) {
+	return NewQuantMatMulVariant(d, t, BestMatMulVariant(d))
+}
+
+// NewQuantMatMulVariant builds variant v (RegisterBlocked or Tiled) of the
+// matmul for weights of type t on d, whatever the adapter: for parity
+// cases and comparisons. Only v's kernels are compiled (a software
+// adapter takes seconds per kernel with barriers).
+func NewQuantMatMulVariant(d *gpu.Device, t tensor.QuantType, v Variant) (*QuantMatMul, error) {
 	f, ok := quantFiles[t]
 	if !ok {
 		return nil, fmt.Errorf("ops: no quantized matmul for %v", t)
 	}
-	include := append(append(rbTileSnippet[:len(rbTileSnippet):len(rbTileSnippet)], f.include...), f.quad)
 	access := []gpu.Access{gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform}
-	k, err := d.Kernel(quantMatMulFile, include, access...)
-	if err != nil {
-		return nil, err
+	q := &QuantMatMul{Type: t, Variant: v}
+	var err error
+	switch v {
+	case RegisterBlocked:
+		include := append(append(rbTileSnippet[:len(rbTileSnippet):len(rbTileSnippet)], f.include...), f.quad)
+		if q.kernel, err = d.Kernel(quantMatMulFile, include, access...); err != nil {
+			return nil, err
+		}
+		if q.big, err = d.Kernel(quantMatMulWideFile, include, access...); err != nil {
+			return nil, err
+		}
+	case Tiled:
+		include := append(f.include[:len(f.include):len(f.include)], f.stage)
+		if q.kernel, err = d.Kernel(quantTiledFile, include, access...); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("ops: no quantized matmul variant %v", v)
 	}
-	big, err := d.Kernel(quantMatMulWideFile, include, access...)
-	if err != nil {
-		return nil, err
-	}
-	return &QuantMatMul{Type: t, kernel: k, big: big}, nil
+	return q, nil
 }
 
 // Call returns the dispatch y (M, N) = x (M, K) @ dequant(w)^T with
 // (N, K) = (w.N, w.K): y[m*N+n] = sum over k of x[m*K+k] * W[n][k].
 func (q *QuantMatMul) Call(y, x *gpu.Buffer, w *QuantWeights, M int) (*gpu.Call, error) {
-	name := fmt.Sprintf("%s (%v)", q.kernel.Name, q.Type)
-	if w == nil || w.Type != q.Type {
-		return nil, fmt.Errorf("ops: %s: weights are not %v", name, q.Type)
-	}
-	if M < 1 || M*w.N > maxElems || M*w.K > maxElems {
-		return nil, fmt.Errorf("ops: %s: M=%d outside 1..%d for N=%d, K=%d", name, M, maxElems, w.N, w.K)
-	}
-	if err := needFloats(name+" y", M*w.N, y); err != nil {
+	if err := q.check(y, x, w, M); err != nil {
 		return nil, err
 	}
-	if err := needFloats(name+" x", M*w.K, x); err != nil {
-		return nil, err
+	if q.Variant == Tiled {
+		p := matmulParams{M: uint32(M), N: uint32(w.N), K: uint32(w.K)}
+		return q.kernel.Call(tiledGrid(M, w.N), p, x, w.Quants, w.Scales, y)
 	}
-	return q.call(y, x, w, M, bigTiles(M, w.N))
+	return q.callRB(y, x, w, M, bigTiles(M, w.N))
 }
 
-// call dispatches the 16x32-tile kernel if big, else the 16x16 one.
-func (q *QuantMatMul) call(y, x *gpu.Buffer, w *QuantWeights, M int, big bool) (*gpu.Call, error) {
+// check refuses weights of another type, shapes the kernels cannot run
+// and buffers too short for the shape.
+func (q *QuantMatMul) check(y, x *gpu.Buffer, w *QuantWeights, M int) error {
+	name := fmt.Sprintf("%s (%v)", q.kernel.Name, q.Type)
+	if w == nil || w.Type != q.Type {
+		return fmt.Errorf("ops: %s: weights are not %v", name, q.Type)
+	}
+	if M < 1 || M*w.N > maxElems || M*w.K > maxElems {
+		return fmt.Errorf("ops: %s: M=%d outside 1..%d for N=%d, K=%d", name, M, maxElems, w.N, w.K)
+	}
+	if err := needFloats(name+" y", M*w.N, y); err != nil {
+		return err
+	}
+	return needFloats(name+" x", M*w.K, x)
+}
+
+// callRB dispatches RegisterBlocked's 16x32-tile kernel if big, else its
+// 16x16 one (q must be RegisterBlocked).
+func (q *QuantMatMul) callRB(y, x *gpu.Buffer, w *QuantWeights, M int, big bool) (*gpu.Call, error) {
+	if q.Variant != RegisterBlocked {
+		return nil, fmt.Errorf("ops: %s: not the register-blocked variant", q.kernel.Name)
+	}
 	k, tn := q.kernel, rbTile
 	if big {
 		k, tn = q.big, rb32
@@ -200,6 +242,7 @@ func quantMatmulCases() []Case {
 			Case{fmt.Sprintf("dequant/%v", t), func(d *gpu.Device) error { return checkDequant(d, t) }},
 			Case{fmt.Sprintf("matmul/%v", t), func(d *gpu.Device) error { return checkQuantMatMul(d, t, false) }},
 			Case{fmt.Sprintf("matmul/%v_wide", t), func(d *gpu.Device) error { return checkQuantMatMul(d, t, true) }},
+			Case{fmt.Sprintf("matmul/%v_tiled", t), func(d *gpu.Device) error { return checkQuantTiled(d, t) }},
 		)
 	}
 	return cases
@@ -322,18 +365,51 @@ func quantInputs(t tensor.QuantType, s mmShape) (x []float32, raw []byte, w []fl
 	return x, raw, w, tensor.Decode(t, w, raw)
 }
 
+// tiledQuantShapes are the Tiled variant's ragged shapes: 1s (decode's
+// M = 1), primes, exactly one 64x64 tile and just past it, several
+// workgroups both ways, narrow LoRA-like products, K of one block (one
+// staging step) and a real model's longest K (8960, Qwen2's MLP).
+func tiledQuantShapes() []mmShape {
+	return []mmShape{
+		{1, 1, 32}, {1, 300, 96}, {3, 37, 64}, {37, 257, 96}, {257, 3, 32}, {64, 64, 32},
+		{65, 127, 160}, {8, 300, 64}, {300, 70, 128}, {290, 300, 64}, {128, 192, 256}, {33, 65, 8960},
+	}
+}
+
 // checkQuantMatMul checks the 16x16-tile kernel, or with big the 16x32 one
 // (which Call runs only for bigTiles shapes), on every quantShapes shape.
 func checkQuantMatMul(d *gpu.Device, t tensor.QuantType, big bool) error {
-	qm, err := NewQuantMatMul(d, t)
+	qm, err := NewQuantMatMulVariant(d, t, RegisterBlocked)
 	if err != nil {
 		return err
 	}
+	return checkQuantShapes(d, t, quantShapes(), func(y, x *gpu.Buffer, w *QuantWeights, M int) (*gpu.Call, error) {
+		if _, err := qm.Call(y, x, w, M); err != nil { // the checks of a real call
+			return nil, err
+		}
+		return qm.callRB(y, x, w, M, big)
+	})
+}
+
+// checkQuantTiled checks the Tiled variant, which Call runs on real GPUs,
+// on every tiledQuantShapes shape, whatever the adapter.
+func checkQuantTiled(d *gpu.Device, t tensor.QuantType) error {
+	qm, err := NewQuantMatMulVariant(d, t, Tiled)
+	if err != nil {
+		return err
+	}
+	return checkQuantShapes(d, t, tiledQuantShapes(), qm.Call)
+}
+
+// checkQuantShapes runs call on every shape in one submit and checks each
+// output, in a guard band, against ref.MatMul in float64 on the
+// tensor.Decode'd weights within matmulTol(K).
+func checkQuantShapes(d *gpu.Device, t tensor.QuantType, shapes []mmShape,
+	call func(y, x *gpu.Buffer, w *QuantWeights, M int) (*gpu.Call, error)) error {
 	rec := newRecording(d, "matmul "+t.String())
 	var outs []*Guarded
 	defer func() { freeGuardeds(outs) }()
 	var want [][]float32
-	shapes := quantShapes()
 	for _, s := range shapes {
 		x, raw, wq, err := quantInputs(t, s)
 		if err != nil {
@@ -354,10 +430,7 @@ func checkQuantMatMul(d *gpu.Device, t tensor.QuantType, big bool) error {
 			return err
 		}
 		outs = append(outs, y)
-		if _, err := qm.Call(y.View, bx, w, s.M); err != nil { // the checks of a real call
-			return err
-		}
-		rec.dispatch(qm.call(y.View, bx, w, s.M, big))
+		rec.dispatch(call(y.View, bx, w, s.M))
 		want = append(want, matmulRef(x, wq, s))
 	}
 	if err := rec.submit(); err != nil {
@@ -387,8 +460,15 @@ func quantMatmulBenches() []Bench {
 	return benches
 }
 
+// setupQuantBench measures what QuantMatMul.Call runs on d's adapter (the
+// variant BestMatMulVariant picks), as the engine's forward passes do.
 func setupQuantBench(d *gpu.Device, t tensor.QuantType, s mmShape) (func(int) error, error) {
-	qm, err := NewQuantMatMul(d, t)
+	return setupQuantVariantBench(d, t, s, BestMatMulVariant(d))
+}
+
+// setupQuantVariantBench measures variant v of the quantized matmul.
+func setupQuantVariantBench(d *gpu.Device, t tensor.QuantType, s mmShape, v Variant) (func(int) error, error) {
+	qm, err := NewQuantMatMulVariant(d, t, v)
 	if err != nil {
 		return nil, err
 	}
