@@ -10,9 +10,9 @@
 // sums are those of an f32 matmul on the dequantized weights.
 // Twin: engine/ref.MatMul on engine/tensor.Decode(w)
 // (engine/ops.QuantMatMul, variant Tiled).
-// Include, per type: f16_decode.wgsl, <type>_decode.wgsl and
-// <type>_tile_stage.wgsl, which defines wpart(b, p): quarter p (0..3) of
-// block b of w, decoded (see WPart).
+// Include, per type: f16_decode.wgsl, <type>_decode.wgsl,
+// quant_tile_part.wgsl (WPart) and <type>_tile_stage.wgsl, which defines
+// wpart(b, p): quarter p (0..3) of block b of w, decoded.
 // Bindings: x (M, K) read, quants (u32, tensor.Packed.Quants) read,
 // scales (u32, tensor.Packed.Scales) read, y (M, N) read_write, Params.
 // Needs K % 32 == 0; any M, N >= 1. Rows past M or N are staged clamped to
@@ -37,15 +37,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> scales: array<u32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
-
-// WPart is 8 decoded weights of one w row's block, as wpart returns them:
-// lo at k = klo..klo+3 of the block, hi at k = khi..khi+3.
-struct WPart {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
-    klo: u32,
-    khi: u32,
-}
 
 // xs[kk][slot(i, kk)][c] = x[m0 + 4i + c][k0 + kk]: transposed, so that one
 // vec4 read gives 4 rows at one k; ws likewise for w rows n0 + 4i + c.

@@ -13,6 +13,9 @@ import (
 // shape; register-blocked as MatMul's RegisterBlocked variant.
 const gemmFile = "gemm_rb.wgsl"
 
+// gemmTiledFile is its workgroup-tiled twin for real GPUs (variant Tiled).
+const gemmTiledFile = "gemm_tiled.wgsl"
+
 // accTileSnippet is the register tile of the kernels that load both
 // operands themselves (gemm_rb, matmul_quant_rb_bwd, matmul_raw_rb_bwd).
 const accTileSnippet = "rb_acc_tile.wgsl"
@@ -30,15 +33,21 @@ var (
 // Gemm launches C (M, N) = alpha * op(A) @ op(B) + beta * C in f32, op an
 // optional transpose of each operand: the LoRA products of the forward
 // and backward passes, and MatMulBackward's dX through f32 weights. It has
-// a kernel per pair of operand readers (vec4 or f32 loads), each built on
+// per-adapter variants: RegisterBlocked (no workgroup memory; the fast one
+// on CPU adapters), with a kernel per pair of operand readers (vec4 or
+// f32 loads), and Tiled (64x64 tiles of C per workgroup staged through
+// workgroup memory; for real GPUs), one kernel. Each kernel is built on
 // first use, so at program build, not per step; it is safe for concurrent
 // use.
 type Gemm struct {
+	Variant Variant // the kernels Call runs: RegisterBlocked or Tiled
+
 	d     *gpu.Device
 	dummy *gpu.Buffer // bound to whichever of an operand's two bindings is not read
 
 	mu      sync.Mutex
-	kernels [2][2]*gpu.Kernel // by a's and b's vec4-ness (0 or 1)
+	kernels [2][2]*gpu.Kernel // RegisterBlocked's, by a's and b's vec4-ness (0 or 1)
+	tiled   *gpu.Kernel       // Tiled's
 }
 
 // gemmParams is the Params struct of gemm_rb.wgsl.
@@ -49,13 +58,23 @@ type gemmParams struct {
 	Alpha, Beta    float32
 }
 
-// NewGemm prepares a GEMM on d; its kernels follow on first use.
+// NewGemm prepares a GEMM on d, in the variant BestMatMulVariant picks
+// for d's adapter; its kernels follow on first use.
 func NewGemm(d *gpu.Device) (*Gemm, error) {
+	return NewGemmVariant(d, BestMatMulVariant(d))
+}
+
+// NewGemmVariant prepares variant v (RegisterBlocked or Tiled) of the GEMM
+// on d, whatever the adapter: for parity cases and comparisons.
+func NewGemmVariant(d *gpu.Device, v Variant) (*Gemm, error) {
+	if v != RegisterBlocked && v != Tiled {
+		return nil, fmt.Errorf("ops: no gemm variant %v", v)
+	}
 	dummy, err := d.NewBuffer("gemm.dummy", 16)
 	if err != nil {
 		return nil, err
 	}
-	return &Gemm{d: d, dummy: dummy}, nil
+	return &Gemm{Variant: v, d: d, dummy: dummy}, nil
 }
 
 // kernel returns the kernel reading a and b as vec4 (1) or f32 (0),
@@ -75,6 +94,32 @@ func (g *Gemm) kernel(a, b int) (*gpu.Kernel, error) {
 	return k, nil
 }
 
+// tiledKernel returns Tiled's kernel, building it on first use.
+func (g *Gemm) tiledKernel() (*gpu.Kernel, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.tiled != nil {
+		return g.tiled, nil
+	}
+	k, err := g.d.Kernel(gemmTiledFile, nil, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
+	if err != nil {
+		return nil, err
+	}
+	g.tiled = k
+	return k, nil
+}
+
+// prepare builds now the kernel Call runs for operands read as vec4.
+func (g *Gemm) prepare() error {
+	var err error
+	if g.Variant == Tiled {
+		_, err = g.tiledKernel()
+	} else {
+		_, err = g.kernel(1, 1)
+	}
+	return err
+}
+
 // Call returns the dispatch
 //
 //	c (M, N) = alpha * op(a) @ op(b) + beta * c
@@ -86,29 +131,53 @@ func (g *Gemm) kernel(a, b int) (*gpu.Kernel, error) {
 // held, NaN included, does not matter). c must not overlap a or b; a and
 // b may be the same buffer.
 func (g *Gemm) Call(c, a, b *gpu.Buffer, M, N, K int, transA, transB bool, alpha, beta float32) (*gpu.Call, error) {
+	if err := g.check(c, a, b, M, N, K, alpha, beta); err != nil {
+		return nil, err
+	}
+	p := gemmParams{M: uint32(M), N: uint32(N), K: uint32(K),
+		ATrans: b2u(transA), BTrans: b2u(transB), Alpha: alpha, Beta: beta}
+	if g.Variant == Tiled {
+		k, err := g.tiledKernel()
+		if err != nil {
+			return nil, err
+		}
+		return k.Call(tiledGrid(M, N), p, a, b, c)
+	}
+	return g.callRB(c, a, b, p)
+}
+
+// check refuses shapes the kernels cannot run, NaN scalars and buffers
+// too short for the shape.
+func (g *Gemm) check(c, a, b *gpu.Buffer, M, N, K int, alpha, beta float32) error {
 	name := gemmFile
+	if g.Variant == Tiled {
+		name = gemmTiledFile
+	}
 	if M < 1 || N < 1 || K < 1 || K > MaxReduceLen || M > maxElems/N || M > maxElems/K || N > maxElems/K {
-		return nil, fmt.Errorf("ops: %s: shape M=%d N=%d K=%d: need M, N >= 1, 1 <= K <= %d and every matrix under %d elements",
+		return fmt.Errorf("ops: %s: shape M=%d N=%d K=%d: need M, N >= 1, 1 <= K <= %d and every matrix under %d elements",
 			name, M, N, K, MaxReduceLen, maxElems)
 	}
 	if math.IsNaN(float64(alpha)) || math.IsNaN(float64(beta)) {
-		return nil, fmt.Errorf("ops: %s: alpha %v, beta %v: NaN", name, alpha, beta)
+		return fmt.Errorf("ops: %s: alpha %v, beta %v: NaN", name, alpha, beta)
 	}
 	if err := needFloats(name+" c (M, N)", M*N, c); err != nil {
-		return nil, err
+		return err
 	}
 	if err := needFloats(name+" a", M*K, a); err != nil {
-		return nil, err
+		return err
 	}
-	if err := needFloats(name+" b", K*N, b); err != nil {
-		return nil, err
-	}
-	// the stored row lengths pick vec4 or f32 loads
+	return needFloats(name+" b", K*N, b)
+}
+
+// callRB dispatches RegisterBlocked's kernel for p's shape and transposes:
+// the stored row lengths pick vec4 or f32 loads per operand.
+func (g *Gemm) callRB(c, a, b *gpu.Buffer, p gemmParams) (*gpu.Call, error) {
+	M, N, K := int(p.M), int(p.N), int(p.K)
 	aRow, bRow := K, N
-	if transA {
+	if p.ATrans != 0 {
 		aRow = M
 	}
-	if transB {
+	if p.BTrans != 0 {
 		bRow = K
 	}
 	av, bv := vec4Rows(aRow), vec4Rows(bRow)
@@ -119,8 +188,7 @@ func (g *Gemm) Call(c, a, b *gpu.Buffer, M, N, K int, transA, transB bool, alpha
 	a4, a1 := g.bindings(a, av)
 	b4, b1 := g.bindings(b, bv)
 	grid, cols := rbGrid(M, N)
-	p := gemmParams{M: uint32(M), N: uint32(N), K: uint32(K), Cols: uint32(cols),
-		ATrans: b2u(transA), BTrans: b2u(transB), Alpha: alpha, Beta: beta}
+	p.Cols = uint32(cols)
 	return k.Call(grid, p, a4, a1, b4, b1, c)
 }
 
@@ -152,21 +220,35 @@ func gemmShapes() []mmShape {
 	}
 }
 
+// gemmTiledShapes are gemmShapes plus the Tiled variant's edges: exactly
+// one 64x64 tile of c with K one staging step, one past both with K just
+// past one, and a long K (an MLP's 8960) over a narrow c.
+func gemmTiledShapes() []mmShape {
+	return append(gemmShapes(), mmShape{64, 64, 32}, mmShape{65, 65, 33}, mmShape{2, 70, 8960})
+}
+
 // gemmOp names a transpose combination: N (as stored) or T for a, then b.
 func gemmOp(transA, transB bool) string {
 	return map[bool]string{false: "N", true: "T"}[transA] + map[bool]string{false: "N", true: "T"}[transB]
 }
 
-// gemmCases check each transpose combination against ref.MatMul in
-// float64 on explicitly transposed copies, within matmulTol(K): beta 0
-// over an output of NaN (which must not be read) and beta 1 over random
-// values, alternately, alpha 1 or 0.75.
+// gemmCases check each transpose combination of each variant (forced,
+// whatever the adapter) against ref.MatMul in float64 on explicitly
+// transposed copies, within matmulTol(K): beta 0 over an output of NaN
+// (which must not be read) and beta 1 over random values, alternately,
+// alpha 1 or 0.75.
 func gemmCases() []Case {
 	var cases []Case
 	for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 		cases = append(cases, Case{
 			Name: "gemm/" + gemmOp(tr[0], tr[1]),
-			Run:  func(d *gpu.Device) error { return checkGemm(d, tr[0], tr[1], gemmShapes()) },
+			Run:  func(d *gpu.Device) error { return checkGemm(d, RegisterBlocked, tr[0], tr[1], gemmShapes()) },
+		})
+	}
+	for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+		cases = append(cases, Case{
+			Name: "gemm/" + gemmOp(tr[0], tr[1]) + "_tiled",
+			Run:  func(d *gpu.Device) error { return checkGemm(d, Tiled, tr[0], tr[1], gemmTiledShapes()) },
 		})
 	}
 	return cases
@@ -227,12 +309,12 @@ func gemmScalars(i int) (alpha, beta float32) {
 	return 0.75, 0
 }
 
-func checkGemm(d *gpu.Device, transA, transB bool, shapes []mmShape) error {
-	g, err := NewGemm(d)
+func checkGemm(d *gpu.Device, v Variant, transA, transB bool, shapes []mmShape) error {
+	g, err := NewGemmVariant(d, v)
 	if err != nil {
 		return err
 	}
-	op := gemmOp(transA, transB)
+	op := gemmOp(transA, transB) + "_" + v.String()
 	rec := newRecording(d, "gemm "+op)
 	var outs []*Guarded
 	defer func() { freeGuardeds(outs) }()
@@ -270,7 +352,12 @@ func checkGemm(d *gpu.Device, transA, transB bool, shapes []mmShape) error {
 }
 
 func setupGemmBench(d *gpu.Device, s mmShape, transA, transB bool) (func(int) error, error) {
-	g, err := NewGemm(d)
+	return setupGemmVariantBench(d, BestMatMulVariant(d), s, transA, transB)
+}
+
+// setupGemmVariantBench measures variant v of the Gemm.
+func setupGemmVariantBench(d *gpu.Device, v Variant, s mmShape, transA, transB bool) (func(int) error, error) {
+	g, err := NewGemmVariant(d, v)
 	if err != nil {
 		return nil, err
 	}

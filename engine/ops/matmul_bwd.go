@@ -18,9 +18,11 @@ import (
 // decoded in the kernel as the forward decodes it, never expanded to f32.
 
 // The dX kernels: one per weight layout, with the type's decoder prepended.
+// Packed weights also have a workgroup-tiled kernel for real GPUs.
 const (
-	quantBwdFile = "matmul_quant_rb_bwd.wgsl"
-	rawBwdFile   = "matmul_raw_rb_bwd.wgsl"
+	quantBwdFile      = "matmul_quant_rb_bwd.wgsl"
+	quantTiledBwdFile = "matmul_quant_tiled_bwd.wgsl"
+	rawBwdFile        = "matmul_raw_rb_bwd.wgsl"
 )
 
 // dxSnippets returns the snippets every dX kernel starts with: the
@@ -38,16 +40,24 @@ var quantBwdSnippets = map[tensor.Type][]string{
 }
 
 // MaxReduceLen bounds the length of the sums of the backward matmuls (N of
-// dX, K of Gemm): their loops run ceil(len/4) times, at most 50000, and
-// lavapipe silently leaves a loop after 65535. Vocabularies (Qwen2's
+// dX, K of Gemm): their loops run ceil(len/4) times (register-blocked, at
+// most 50000) or ceil(len/32) times (tiled, with no other loop before the
+// stores), and lavapipe silently leaves a shader's loops once one
+// invocation has run 65535 iterations of them all. Vocabularies (Qwen2's
 // 151936) fit.
 const MaxReduceLen = 200000
 
 // MatMulBackward launches dX (M, K) = dY (M, N) @ W (N, K), or dX += that,
 // through frozen weights W. Its kernels are built once per weight type, on
 // first use (so at program build, not per step) or by Prepare; it is safe
-// for concurrent use.
+// for concurrent use. Like QuantMatMul, its packed (Q8_0, Q4_0) and f32
+// (Gemm) kernels have per-adapter variants: RegisterBlocked (no workgroup
+// memory; the fast one on CPU adapters) and Tiled (64x64 tiles of dX per
+// workgroup, W decoded while staged in workgroup memory; for real GPUs).
+// Raw GGUF weights keep their register-blocked kernels on every adapter.
 type MatMulBackward struct {
+	Variant Variant // the packed and f32 weights' kernels: RegisterBlocked or Tiled
+
 	d    *gpu.Device
 	gemm *Gemm // the f32 weights' kernels; its dummy binds dY's unread binding
 
@@ -55,11 +65,13 @@ type MatMulBackward struct {
 	kernels map[dxKey]*gpu.Kernel // quantized and raw types
 }
 
-// dxKey names a dX kernel: the weight type, and whether dY is read as
-// vec4 (1: N % 4 == 0) or f32 (0).
+// dxKey names a dX kernel: the weight type, whether dY is read as vec4
+// (1: N % 4 == 0) or f32 (0), and whether it is the tiled kernel (which
+// reads dY one f32 at a time, so vec4 is 0 there).
 type dxKey struct {
-	t    tensor.Type
-	vec4 int
+	t     tensor.Type
+	vec4  int
+	tiled bool
 }
 
 // dxParams is the Params struct of the dX kernels.
@@ -69,14 +81,25 @@ type dxParams struct {
 	Accumulate uint32
 }
 
-// NewMatMulBackward prepares the backward matmuls on d; each kernel
-// follows on first use (or Prepare).
+// NewMatMulBackward prepares the backward matmuls on d, in the variant
+// BestMatMulVariant picks for d's adapter; each kernel follows on first
+// use (or Prepare).
 func NewMatMulBackward(d *gpu.Device) (*MatMulBackward, error) {
-	g, err := NewGemm(d)
+	return NewMatMulBackwardVariant(d, BestMatMulVariant(d))
+}
+
+// NewMatMulBackwardVariant prepares the backward matmuls on d with
+// variant v (RegisterBlocked or Tiled) of the packed weights' kernels,
+// whatever the adapter: for parity cases and comparisons.
+func NewMatMulBackwardVariant(d *gpu.Device, v Variant) (*MatMulBackward, error) {
+	if v != RegisterBlocked && v != Tiled {
+		return nil, fmt.Errorf("ops: no backward matmul variant %v", v)
+	}
+	g, err := NewGemmVariant(d, v)
 	if err != nil {
 		return nil, err
 	}
-	return &MatMulBackward{d: d, gemm: g, kernels: map[dxKey]*gpu.Kernel{}}, nil
+	return &MatMulBackward{Variant: v, d: d, gemm: g, kernels: map[dxKey]*gpu.Kernel{}}, nil
 }
 
 // Prepare builds now (at model load, say) rather than on first use the
@@ -86,9 +109,12 @@ func NewMatMulBackward(d *gpu.Device) (*MatMulBackward, error) {
 func (m *MatMulBackward) Prepare(types ...tensor.Type) error {
 	for _, t := range types {
 		var err error
-		if t == tensor.F32 {
-			_, err = m.gemm.kernel(1, 1)
-		} else {
+		switch _, packed := quantBwdSnippets[t]; {
+		case t == tensor.F32:
+			err = m.gemm.prepare()
+		case packed && m.Variant == Tiled:
+			_, err = m.tiledKernel(t)
+		default:
 			_, err = m.kernel(t, 1)
 		}
 		if err != nil {
@@ -103,7 +129,7 @@ func (m *MatMulBackward) Prepare(types ...tensor.Type) error {
 func (m *MatMulBackward) kernel(t tensor.Type, vec4 int) (*gpu.Kernel, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	key := dxKey{t, vec4}
+	key := dxKey{t: t, vec4: vec4}
 	if k, ok := m.kernels[key]; ok {
 		return k, nil
 	}
@@ -118,6 +144,28 @@ func (m *MatMulBackward) kernel(t tensor.Type, vec4 int) (*gpu.Kernel, error) {
 	} else {
 		return nil, fmt.Errorf("ops: no backward matmul for %v weights", t)
 	}
+	if err != nil {
+		return nil, err
+	}
+	m.kernels[key] = k
+	return k, nil
+}
+
+// tiledKernel returns the tiled dX kernel for packed weights of type t,
+// building it on first use.
+func (m *MatMulBackward) tiledKernel(t tensor.Type) (*gpu.Kernel, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := dxKey{t: t, tiled: true}
+	if k, ok := m.kernels[key]; ok {
+		return k, nil
+	}
+	f, ok := quantFiles[t]
+	if !ok {
+		return nil, fmt.Errorf("ops: no tiled backward matmul for %v weights", t)
+	}
+	include := append(f.include[:len(f.include):len(f.include)], quantTilePart, f.stage)
+	k, err := m.d.Kernel(quantTiledBwdFile, include, gpu.Read, gpu.Read, gpu.Read, gpu.ReadWrite, gpu.Uniform)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +204,9 @@ func (m *MatMulBackward) Quant(dx, dy *gpu.Buffer, w *QuantWeights, M int, accum
 	if _, ok := quantBwdSnippets[w.Type]; !ok {
 		return nil, fmt.Errorf("ops: matmul backward: no kernel for packed %v weights", w.Type)
 	}
+	if m.Variant == Tiled {
+		return m.quantTiled(dx, dy, w, M, accumulate)
+	}
 	p, grid, err := dxLaunch(quantBwdFile, w.Type, dx, dy, M, w.N, w.K, accumulate)
 	if err != nil {
 		return nil, err
@@ -166,6 +217,21 @@ func (m *MatMulBackward) Quant(dx, dy *gpu.Buffer, w *QuantWeights, M int, accum
 	}
 	dy4, dy1 := m.gemm.bindings(dy, vec4Rows(w.N))
 	return k.Call(grid, p, dy4, dy1, w.Quants, w.Scales, dx)
+}
+
+// quantTiled is Quant on the Tiled variant: one 16x16 workgroup per 64x64
+// tile of dx.
+func (m *MatMulBackward) quantTiled(dx, dy *gpu.Buffer, w *QuantWeights, M int, accumulate bool) (*gpu.Call, error) {
+	p, _, err := dxLaunch(quantTiledBwdFile, w.Type, dx, dy, M, w.N, w.K, accumulate)
+	if err != nil {
+		return nil, err
+	}
+	k, err := m.tiledKernel(w.Type)
+	if err != nil {
+		return nil, err
+	}
+	p.Cols = 0 // the register-blocked kernels' lane split; unused
+	return k.Call(tiledGrid(M, w.K), p, dy, w.Quants, w.Scales, dx)
 }
 
 // Raw returns the dispatch dx (M, K) (+)= dy (M, N) @ decode(w), with
@@ -221,9 +287,18 @@ func b2u(b bool) uint32 {
 // Gemm and ColSum cases and the refusals. Shapes alternate overwriting
 // (over NaN, which must not be read) and accumulating (over random values).
 func matmulBwdCases() []Case {
-	cases := []Case{{"matmul_bwd/dx_f32", checkDxF32}}
+	cases := []Case{
+		{"matmul_bwd/dx_f32", func(d *gpu.Device) error { return checkDxF32(d, RegisterBlocked) }},
+		{"matmul_bwd/dx_f32_tiled", func(d *gpu.Device) error { return checkDxF32(d, Tiled) }},
+	}
 	for _, t := range quantTypes() {
-		cases = append(cases, Case{fmt.Sprintf("matmul_bwd/dx_%v", t), func(d *gpu.Device) error { return checkDxQuant(d, t) }})
+		cases = append(cases,
+			Case{fmt.Sprintf("matmul_bwd/dx_%v", t), func(d *gpu.Device) error {
+				return checkDxQuant(d, t, RegisterBlocked, dxQuantShapes())
+			}},
+			Case{fmt.Sprintf("matmul_bwd/dx_%v_tiled", t), func(d *gpu.Device) error {
+				return checkDxQuant(d, t, Tiled, dxTiledQuantShapes())
+			}})
 	}
 	for _, t := range RawTypes() {
 		cases = append(cases, Case{fmt.Sprintf("matmul_bwd/dx_%v", t), func(d *gpu.Device) error { return checkDxRaw(d, t) }})
@@ -251,6 +326,19 @@ func dxQuantShapes() []mmShape {
 	return []mmShape{
 		{1, 1, 32}, {3, 37, 64}, {37, 257, 96}, {257, 3, 32}, {8, 300, 64}, {300, 70, 128},
 		{130, 36, 544}, {4, 8960, 64}, {5, 151936, 32},
+	}
+}
+
+// dxTiledQuantShapes are the Tiled variant's ragged shapes (M, N, K): 1s
+// (M = 1 as in decoding, N = 1), primes, exactly one 64x64 tile of dx and
+// just past it, K whole blocks but not whole tiles (half a tile past K),
+// N a multiple of the 32 staged per step and not, several workgroups
+// both ways, and long sums over N (an MLP's 8960, a ragged 8961, Qwen2's
+// vocabulary 151936 for the loop bound).
+func dxTiledQuantShapes() []mmShape {
+	return []mmShape{
+		{1, 1, 32}, {1, 300, 96}, {3, 37, 64}, {37, 257, 96}, {257, 3, 32}, {64, 64, 64}, {65, 33, 160},
+		{8, 1, 544}, {300, 70, 128}, {130, 36, 544}, {129, 97, 192}, {4, 8960, 64}, {67, 8961, 96}, {5, 151936, 32},
 	}
 }
 
@@ -347,12 +435,14 @@ func checkDx(d *gpu.Device, kind string, shapes []mmShape,
 	return nil
 }
 
-func checkDxF32(d *gpu.Device) error {
-	mb, err := NewMatMulBackward(d)
+// checkDxF32 checks dX through f32 weights on variant v of the Gemm,
+// whatever the adapter.
+func checkDxF32(d *gpu.Device, v Variant) error {
+	mb, err := NewMatMulBackwardVariant(d, v)
 	if err != nil {
 		return err
 	}
-	return checkDx(d, "f32", dxF32Shapes(), func(c *dxCase, dy *gpu.Buffer) ([]float32, func(), *gpu.Call, error) {
+	return checkDx(d, "f32_"+v.String(), dxF32Shapes(), func(c *dxCase, dy *gpu.Buffer) ([]float32, func(), *gpu.Call, error) {
 		w := newSeeded(uint64(c.s.N*c.s.K)).next(c.s.N*c.s.K, 2)
 		bw, err := inputBuffer(d, "w "+c.s.String(), w)
 		if err != nil {
@@ -363,12 +453,14 @@ func checkDxF32(d *gpu.Device) error {
 	})
 }
 
-func checkDxQuant(d *gpu.Device, t tensor.Type) error {
-	mb, err := NewMatMulBackward(d)
+// checkDxQuant checks variant v of the packed dX kernels, whatever the
+// adapter, on shapes.
+func checkDxQuant(d *gpu.Device, t tensor.Type, v Variant, shapes []mmShape) error {
+	mb, err := NewMatMulBackwardVariant(d, v)
 	if err != nil {
 		return err
 	}
-	return checkDx(d, t.String(), dxQuantShapes(), func(c *dxCase, dy *gpu.Buffer) ([]float32, func(), *gpu.Call, error) {
+	return checkDx(d, fmt.Sprintf("%v_%v", t, v), shapes, func(c *dxCase, dy *gpu.Buffer) ([]float32, func(), *gpu.Call, error) {
 		_, raw, w, err := quantInputs(t, mmShape{1, c.s.N, c.s.K})
 		if err != nil {
 			return nil, nil, nil, err
@@ -431,6 +523,12 @@ func checkMatMulBwdRefuses(d *gpu.Device) error {
 		if _, err := mb.F32(a, b, c, bad.M, bad.N, bad.K, false); err == nil {
 			return fmt.Errorf("dx f32 with %s (M=%d N=%d K=%d) was accepted", bad.what, bad.M, bad.N, bad.K)
 		}
+	}
+	if _, err := NewMatMulBackwardVariant(d, Naive); err == nil {
+		return errors.New("a naive backward matmul was built")
+	}
+	if _, err := NewGemmVariant(d, Naive); err == nil {
+		return errors.New("a naive gemm was built")
 	}
 	if err := mb.Prepare(tensor.Type(99)); err == nil {
 		return errors.New("Prepare for an unknown weight type succeeded")
@@ -503,7 +601,13 @@ func matmulBwdBenches() []Bench {
 }
 
 func setupDxBench(d *gpu.Device, t tensor.Type, s mmShape) (func(int) error, error) {
-	mb, err := NewMatMulBackward(d)
+	return setupDxVariantBench(d, t, BestMatMulVariant(d), s)
+}
+
+// setupDxVariantBench measures variant v of dX (+)= dY @ W through weights
+// of type t.
+func setupDxVariantBench(d *gpu.Device, t tensor.Type, v Variant, s mmShape) (func(int) error, error) {
+	mb, err := NewMatMulBackwardVariant(d, v)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,10 @@ const quantMatMulWideFile = "matmul_quant_rbw_fwd.wgsl"
 // tile staging) are prepended.
 const quantTiledFile = "matmul_quant_tiled_fwd.wgsl"
 
+// quantTilePart declares WPart, what every type's staging snippet returns;
+// the tiled kernels (forward and dX) include it before that snippet.
+const quantTilePart = "quant_tile_part.wgsl"
+
 // quantFiles names, per quantized type, its dequant kernel, the decoder
 // snippets every kernel shares, the register-blocked matmul's
 // block-loading snippet (quad) and the tiled matmul's staging one (stage).
@@ -125,7 +129,7 @@ func NewQuantMatMulVariant(d *gpu.Device, t tensor.QuantType, v Variant) (*Quant
 			return nil, err
 		}
 	case Tiled:
-		include := append(f.include[:len(f.include):len(f.include)], f.stage)
+		include := append(f.include[:len(f.include):len(f.include)], quantTilePart, f.stage)
 		if q.kernel, err = d.Kernel(quantTiledFile, include, access...); err != nil {
 			return nil, err
 		}

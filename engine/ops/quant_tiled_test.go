@@ -24,14 +24,7 @@ import (
 //
 //	WEBPEFT_QTILED_PERF=1 WEBPEFT_QTILED_N=4096 go test ./engine/ops -run QuantTiledPerf -v
 func TestQuantTiledPerf(t *testing.T) {
-	if os.Getenv("WEBPEFT_QTILED_PERF") != "1" {
-		t.Skip("set WEBPEFT_QTILED_PERF=1 to measure")
-	}
-	d := gputest.Device(t)
-	n := 4096
-	if v, err := strconv.Atoi(os.Getenv("WEBPEFT_QTILED_N")); err == nil && v > 0 && v%32 == 0 {
-		n = v
-	}
+	d, n := perfDevice(t, "WEBPEFT_QTILED_PERF", "WEBPEFT_QTILED_N", 32)
 	s := mmShape{M: n, N: n, K: n}
 	t.Logf("adapter %s; QuantMatMul.Call runs %v", d, BestMatMulVariant(d))
 	benches := []Bench{F32MatMulBench(Tiled, n, n, n)}
@@ -58,4 +51,19 @@ func quantVariantBench(qt tensor.QuantType, v Variant, s mmShape) Bench {
 		Flops: 2 * float64(s.M) * float64(s.N) * float64(s.K),
 		Setup: func(d *gpu.Device) (func(int) error, error) { return setupQuantVariantBench(d, qt, s, v) },
 	}
+}
+
+// perfDevice skips t unless the environment variable on is "1" (the
+// real-GPU measurements are minutes long on a software adapter), opens the
+// test device, and returns the square size to measure: the variable size
+// when it is a positive multiple of multiple, else 4096.
+func perfDevice(t *testing.T, on, size string, multiple int) (*gpu.Device, int) {
+	if os.Getenv(on) != "1" {
+		t.Skipf("set %s=1 to measure", on)
+	}
+	n := 4096
+	if v, err := strconv.Atoi(os.Getenv(size)); err == nil && v > 0 && v%multiple == 0 {
+		n = v
+	}
+	return gputest.Device(t), n
 }
