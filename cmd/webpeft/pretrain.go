@@ -23,7 +23,7 @@ import (
 type pretrainFlags struct {
 	cfg                          train.PretrainConfig
 	data, val, tokenizer, out    string
-	resume                       string
+	resume, init                 string
 	exportOnly                   bool
 	steps, seq, batch, accum     int
 	warmup, evalEvery, saveEvery int
@@ -44,6 +44,7 @@ func parsePretrainFlags(args []string) (*pretrainFlags, error) {
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json (e.g. from webpeft tokenizer-train)")
 	fs.StringVar(&f.out, "out", "", "output folder: checkpoints, log.jsonl, model-f32.gguf, model-q8_0.gguf")
 	fs.StringVar(&f.resume, "resume", "", "continue the run in this folder (its pretrain.json and checkpoint)")
+	fs.StringVar(&f.init, "init", "", "start from the checkpoint of another pretrain run folder, with its shape and tokenizer and a fresh optimizer and schedule: full fine-tuning on a new --data")
 	fs.BoolVar(&f.exportOnly, "export", false, "with --resume: only write the checkpoint's model-f32.gguf and model-q8_0.gguf (to evaluate a run midway)")
 	fs.StringVar(&f.cfg.Name, "name", "webpeft-default", "model name (general.name)")
 	fs.IntVar(&f.cfg.Hidden, "hidden", 256, "hidden size")
@@ -68,6 +69,9 @@ func parsePretrainFlags(args []string) (*pretrainFlags, error) {
 	}
 	if f.exportOnly && f.resume == "" {
 		return nil, errors.New("pretrain --export needs --resume DIR")
+	}
+	if f.init != "" {
+		return f, f.readInit(fs)
 	}
 	if f.resume != "" {
 		stepsSet := false
@@ -94,6 +98,42 @@ func (f *pretrainFlags) record() pretrainRecord {
 	return pretrainRecord{Config: f.cfg, Data: f.data, Val: f.val, ValSplit: f.valSplit, Steps: f.steps, Seq: f.seq,
 		Batch: f.batch, Accum: f.accum, Warmup: f.warmup, EvalEvery: f.evalEvery, SaveEvery: f.saveEvery,
 		LR: f.lr, WeightDecay: f.weightDecay, MaxGradNorm: f.maxGrad}
+}
+
+// readInit takes the shape and the tokenizer from the --init run; the
+// data, the schedule and the output are this run's own.
+func (f *pretrainFlags) readInit(fs *flag.FlagSet) error {
+	if f.resume != "" {
+		return errors.New("pretrain: --init starts a new run and --resume continues one; give one of them")
+	}
+	var shape []string
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "hidden", "layers", "heads", "kv-heads", "ffn", "context", "tokenizer":
+			shape = append(shape, "--"+fl.Name)
+		}
+	})
+	if len(shape) > 0 {
+		return fmt.Errorf("pretrain --init: the shape and the tokenizer come from %s; drop %s", f.init, strings.Join(shape, ", "))
+	}
+	if f.data == "" || f.out == "" {
+		return errors.New("pretrain --init needs --data and --out")
+	}
+	if filepath.Clean(f.out) == filepath.Clean(f.init) {
+		return fmt.Errorf("pretrain --init: --out %s would overwrite the run it starts from", f.out)
+	}
+	raw, err := os.ReadFile(filepath.Join(f.init, pretrainJSON))
+	if err != nil {
+		return fmt.Errorf("pretrain --init: %w", err)
+	}
+	var r pretrainRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("pretrain --init: %s: %w", pretrainJSON, err)
+	}
+	seed := f.cfg.Seed
+	f.cfg, f.cfg.Seed = r.Config, seed
+	f.tokenizer = filepath.Join(f.init, "tokenizer.json")
+	return nil
 }
 
 // readResume takes everything from DIR/pretrain.json; only an explicit
@@ -226,6 +266,9 @@ func (f *pretrainFlags) loadData(c train.Codec) (examples, val []train.Example, 
 
 // startState uploads the initial weights, or the checkpoint of --resume.
 func (f *pretrainFlags) startState(tr *model.Trainer, params []float32) (*train.State, error) {
+	if f.init != "" {
+		return nil, f.setInitParams(tr)
+	}
 	if f.resume == "" {
 		return nil, tr.SetParams(params)
 	}
@@ -238,6 +281,20 @@ func (f *pretrainFlags) startState(tr *model.Trainer, params []float32) (*train.
 	}
 	fmt.Fprintf(os.Stderr, "webpeft: resuming at step %d\n", st.Step)
 	return st, train.Resume(tr, st)
+}
+
+// setInitParams uploads the weights of the --init run's checkpoint; its
+// optimizer state and step are left behind.
+func (f *pretrainFlags) setInitParams(tr *model.Trainer) error {
+	st, err := train.LoadState(f.init)
+	if err != nil {
+		return fmt.Errorf("pretrain --init: %w", err)
+	}
+	if st.Set.Size != tr.Set().Size {
+		return fmt.Errorf("pretrain --init: the checkpoint in %s has %d parameters, the model %d", f.init, st.Set.Size, tr.Set().Size)
+	}
+	fmt.Fprintf(os.Stderr, "webpeft: starting from the weights of %s (its step %d)\n", f.init, st.Step)
+	return tr.SetParams(st.Params)
 }
 
 func (f *pretrainFlags) run(tr *model.Trainer, m *model.Model, set *peft.Set, examples, val []train.Example, st *train.State, out io.Writer) error {

@@ -67,6 +67,7 @@ func TestPretrainSmoke(t *testing.T) {
 	if !(last < 0.6*first) {
 		t.Errorf("pre-training did not learn: loss %.4f at step 1, %.4f at step 30", first, last)
 	}
+	checkPretrainInit(t, out, data, last)
 	m, err := model.Open(filepath.Join(out, "model-q8_0.gguf"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,4 +96,34 @@ func lossAt(t *testing.T, log string, step int) float64 {
 	}
 	t.Fatalf("no loss for step %d in %s", step, log)
 	return 0
+}
+
+// checkPretrainInit starts a second run from the trained run in from
+// (whose last loss was trained) and checks that it begins near that loss,
+// not at a fresh model's, and that --init refuses a shape or --resume.
+func checkPretrainInit(t *testing.T, from, data string, trained float64) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "tuned")
+	args := []string{"pretrain", "--init", from, "--data", data, "--out", out, "--seq", "32", "--batch", "4",
+		"--steps", "2", "--warmup", "1", "--lr", "1e-4", "--eval-every", "2", "--save-every", "2"}
+	var buf bytes.Buffer
+	if err := run(args, &buf); err != nil {
+		t.Fatal(err)
+	}
+	first := lossAt(t, filepath.Join(out, "log.jsonl"), 1)
+	t.Logf("--init: loss at its step 1 %.4f (the run it starts from ended at %.4f)", first, trained)
+	if first > 1.5*trained {
+		t.Errorf("--init did not start from the trained weights: loss %.4f, the run it starts from %.4f", first, trained)
+	}
+	for _, bad := range [][]string{
+		{"pretrain", "--init", from, "--data", data, "--out", out, "--hidden", "32"},
+		{"pretrain", "--init", from, "--resume", from},
+		{"pretrain", "--init", from, "--data", data, "--out", from},
+	} {
+		err := run(bad, &buf)
+		t.Logf("%v: %v", bad[3:], err)
+		if err == nil {
+			t.Errorf("pretrain %v: no error", bad[1:])
+		}
+	}
 }
