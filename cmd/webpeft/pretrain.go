@@ -122,13 +122,9 @@ func (f *pretrainFlags) readInit(fs *flag.FlagSet) error {
 	if filepath.Clean(f.out) == filepath.Clean(f.init) {
 		return fmt.Errorf("pretrain --init: --out %s would overwrite the run it starts from", f.out)
 	}
-	raw, err := os.ReadFile(filepath.Join(f.init, pretrainJSON))
+	r, err := readRecord(f.init, "--init")
 	if err != nil {
-		return fmt.Errorf("pretrain --init: %w", err)
-	}
-	var r pretrainRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("pretrain --init: %s: %w", pretrainJSON, err)
+		return err
 	}
 	seed := f.cfg.Seed
 	f.cfg, f.cfg.Seed = r.Config, seed
@@ -136,16 +132,26 @@ func (f *pretrainFlags) readInit(fs *flag.FlagSet) error {
 	return nil
 }
 
+// readRecord reads dir's pretrain.json for the flag (--init or --resume)
+// that names dir.
+func readRecord(dir, flagName string) (pretrainRecord, error) {
+	var r pretrainRecord
+	raw, err := os.ReadFile(filepath.Join(dir, pretrainJSON))
+	if err != nil {
+		return r, fmt.Errorf("pretrain %s: %w", flagName, err)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("pretrain %s: %s: %w", flagName, pretrainJSON, err)
+	}
+	return r, nil
+}
+
 // readResume takes everything from DIR/pretrain.json; only an explicit
 // --steps overrides the recorded count (to extend a finished run).
 func (f *pretrainFlags) readResume(stepsSet bool) error {
-	raw, err := os.ReadFile(filepath.Join(f.resume, pretrainJSON))
+	r, err := readRecord(f.resume, "--resume")
 	if err != nil {
-		return fmt.Errorf("pretrain --resume: %w", err)
-	}
-	var r pretrainRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("pretrain --resume: %s: %w", pretrainJSON, err)
+		return err
 	}
 	steps := r.Steps
 	if stepsSet {
@@ -272,12 +278,9 @@ func (f *pretrainFlags) startState(tr *model.Trainer, params []float32) (*train.
 	if f.resume == "" {
 		return nil, tr.SetParams(params)
 	}
-	st, err := train.LoadState(f.resume)
+	st, err := loadCheckpoint(f.resume, tr)
 	if err != nil {
 		return nil, err
-	}
-	if st.Set.Size != tr.Set().Size {
-		return nil, fmt.Errorf("the checkpoint in %s has %d parameters, the model %d", f.resume, st.Set.Size, tr.Set().Size)
 	}
 	fmt.Fprintf(os.Stderr, "webpeft: resuming at step %d\n", st.Step)
 	return st, train.Resume(tr, st)
@@ -286,15 +289,24 @@ func (f *pretrainFlags) startState(tr *model.Trainer, params []float32) (*train.
 // setInitParams uploads the weights of the --init run's checkpoint; its
 // optimizer state and step are left behind.
 func (f *pretrainFlags) setInitParams(tr *model.Trainer) error {
-	st, err := train.LoadState(f.init)
+	st, err := loadCheckpoint(f.init, tr)
 	if err != nil {
 		return fmt.Errorf("pretrain --init: %w", err)
 	}
-	if st.Set.Size != tr.Set().Size {
-		return fmt.Errorf("pretrain --init: the checkpoint in %s has %d parameters, the model %d", f.init, st.Set.Size, tr.Set().Size)
-	}
 	fmt.Fprintf(os.Stderr, "webpeft: starting from the weights of %s (its step %d)\n", f.init, st.Step)
 	return tr.SetParams(st.Params)
+}
+
+// loadCheckpoint reads dir's checkpoint and checks it fits tr's model.
+func loadCheckpoint(dir string, tr *model.Trainer) (*train.State, error) {
+	st, err := train.LoadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Set.Size != tr.Set().Size {
+		return nil, fmt.Errorf("the checkpoint in %s has %d parameters, the model %d", dir, st.Set.Size, tr.Set().Size)
+	}
+	return st, nil
 }
 
 func (f *pretrainFlags) run(tr *model.Trainer, m *model.Model, set *peft.Set, examples, val []train.Example, st *train.State, out io.Writer) error {
